@@ -3,19 +3,109 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import signal
 import sys
+
+from gateway import config as gateway_config
+from gateway.errors import ConfigError
+from gateway.observability import configure_logging
+
+log = logging.getLogger("gateway")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.simulator import cli as simulator_cli
+
     parser = argparse.ArgumentParser(
         prog="pieces-grpc-gateway",
-        description="A gRPC gateway in front of the PiecesOS local REST API.",
+        description="A typed gRPC gateway in front of the PiecesOS local REST API.",
     )
-    parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the gRPC API in front of PiecesOS",
+        description=(
+            "Serve every RPC of the PiecesOS contract over gRPC, translating each call into "
+            "the REST call to PiecesOS. Every option can also be set by its environment "
+            "variable or as a key in the --config TOML file."
+        ),
+    )
+    gateway_config.add_arguments(serve)
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the embedded PiecesOS simulator",
+        description="Run a stateful simulator of the PiecesOS REST API for demos and tests.",
+    )
+    simulator_cli.add_arguments(simulate)
+    demo = commands.add_parser(
+        "demo",
+        help="run the simulator, the gateway and a sample client, then exit",
+        description=(
+            "Start the PiecesOS simulator and the gateway on free local ports, list the "
+            "registered applications over gRPC and stream a backup restore with a progress bar."
+        ),
+    )
+    demo.add_argument(
+        "--restore-messages", type=int, default=20, help="progress updates in the restore"
+    )
+    demo.add_argument(
+        "--restore-interval", type=float, default=0.05, help="seconds between progress updates"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    print(f"unknown command {args.command}", file=sys.stderr)
-    return 2
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "simulate":
+        from gateway.simulator import cli as simulator_cli
+
+        return simulator_cli.run(args)
+    from gateway import demo
+
+    return demo.run(restore_messages=args.restore_messages, restore_interval=args.restore_interval)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the gateway until SIGTERM or SIGINT; a second signal exits at once."""
+    try:
+        config = gateway_config.load_config(args)
+    except ConfigError as exc:
+        print(f"pieces-grpc-gateway: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_format, config.log_level)
+    try:
+        asyncio.run(_serve(config))
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+async def _serve(config: gateway_config.GatewayConfig) -> None:
+    from gateway.server import Gateway
+
+    gateway = Gateway(config)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info(
+            "%s: draining (up to %.0fs); send it again to exit at once",
+            signal.Signals(signum).name,
+            config.shutdown_grace,
+        )
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await stop.wait()
+    await gateway.stop()

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from pieces.v1 import models_pb2 as pieces_dot_v1_dot_models__pb2
+from pieces.v1 import options_pb2 as pieces_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pieces/v1/backup.proto\x12\tpieces.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x16pieces/v1/models.proto\"2\n\rBackupRequest\x12!\n\x06\x61ssets\x18\x01 \x01(\x0b\x32\x11.pieces.v1.Assets\"5\n\x12\x42\x61\x63kupAssetRequest\x12\x1f\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x10.pieces.v1.Asset\"U\n\"BackupRestoreSpecificBackupRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"]\n*BackupRestoreSpecificBackupStreamedRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"5\n#BackupSpecificBackupSnapshotRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"5\n#BackupSpecificCreationCancelRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"5\n#BackupSpecificCreationStatusRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"Y\n&BackupSpecificRestorationCancelRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"8\n&BackupSpecificRestorationStatusRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t2\xea\t\n\rBackupService\x12S\n\x06\x42\x61\x63kup\x12\x18.pieces.v1.BackupRequest\x1a\x16.google.protobuf.Empty\"\x17\x82\xd3\xe4\x93\x02\x11\"\x07/backup:\x06\x61ssets\x12\x62\n\x0b\x42\x61\x63kupAsset\x12\x1d.pieces.v1.BackupAssetRequest\x1a\x16.google.protobuf.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16\"\r/backup/asset:\x05\x61sset\x12\x87\x01\n\x1b\x42\x61\x63kupRestoreSpecificBackup\x12-.pieces.v1.BackupRestoreSpecificBackupRequest\x1a\x11.pieces.v1.Backup\"&\x82\xd3\xe4\x93\x02 \"\x18/backup/{backup}/restore:\x04\x62ody\x12\xb2\x01\n#BackupRestoreSpecificBackupStreamed\x12\x35.pieces.v1.BackupRestoreSpecificBackupStreamedRequest\x1a!.pieces.v1.BackupStreamedProgress\"/\x82\xd3\xe4\x93\x02)\"!/backup/{backup}/restore/streamed:\x04\x62ody0\x01\x12{\n\x1c\x42\x61\x63kupSpecificBackupSnapshot\x12..pieces.v1.BackupSpecificBackupSnapshotRequest\x1a\x11.pieces.v1.Backup\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/backup/{backup}\x12\x90\x01\n\x1c\x42\x61\x63kupSpecificCreationCancel\x12..pieces.v1.BackupSpecificCreationCancelRequest\x1a\x16.google.protobuf.Empty\"(\x82\xd3\xe4\x93\x02\"\" /backup/{backup}/creation/cancel\x12\x91\x01\n\x1c\x42\x61\x63kupSpecificCreationStatus\x12..pieces.v1.BackupSpecificCreationStatusRequest\x1a\x17.pieces.v1.BackupStatus\"(\x82\xd3\xe4\x93\x02\"\x12 /backup/{backup}/creation/status\x12\x9f\x01\n\x1f\x42\x61\x63kupSpecificRestorationCancel\x12\x31.pieces.v1.BackupSpecificRestorationCancelRequest\x1a\x16.google.protobuf.Empty\"1\x82\xd3\xe4\x93\x02+\"#/backup/{backup}/restoration/cancel:\x04\x62ody\x12\x9a\x01\n\x1f\x42\x61\x63kupSpecificRestorationStatus\x12\x31.pieces.v1.BackupSpecificRestorationStatusRequest\x1a\x17.pieces.v1.BackupStatus\"+\x82\xd3\xe4\x93\x02%\x12#/backup/{backup}/restoration/statusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pieces/v1/backup.proto\x12\tpieces.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x16pieces/v1/models.proto\x1a\x17pieces/v1/options.proto\"2\n\rBackupRequest\x12!\n\x06\x61ssets\x18\x01 \x01(\x0b\x32\x11.pieces.v1.Assets\"5\n\x12\x42\x61\x63kupAssetRequest\x12\x1f\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x10.pieces.v1.Asset\"U\n\"BackupRestoreSpecificBackupRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"]\n*BackupRestoreSpecificBackupStreamedRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"5\n#BackupSpecificBackupSnapshotRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"5\n#BackupSpecificCreationCancelRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"5\n#BackupSpecificCreationStatusRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\"Y\n&BackupSpecificRestorationCancelRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t\x12\x1f\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x11.pieces.v1.Backup\"8\n&BackupSpecificRestorationStatusRequest\x12\x0e\n\x06\x62\x61\x63kup\x18\x01 \x01(\t2\xfa\t\n\rBackupService\x12S\n\x06\x42\x61\x63kup\x12\x18.pieces.v1.BackupRequest\x1a\x16.google.protobuf.Empty\"\x17\x82\xd3\xe4\x93\x02\x11\"\x07/backup:\x06\x61ssets\x12\x62\n\x0b\x42\x61\x63kupAsset\x12\x1d.pieces.v1.BackupAssetRequest\x1a\x16.google.protobuf.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16\"\r/backup/asset:\x05\x61sset\x12\x8b\x01\n\x1b\x42\x61\x63kupRestoreSpecificBackup\x12-.pieces.v1.BackupRestoreSpecificBackupRequest\x1a\x11.pieces.v1.Backup\"*\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02 \"\x18/backup/{backup}/restore:\x04\x62ody\x12\xb6\x01\n#BackupRestoreSpecificBackupStreamed\x12\x35.pieces.v1.BackupRestoreSpecificBackupStreamedRequest\x1a!.pieces.v1.BackupStreamedProgress\"3\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02)\"!/backup/{backup}/restore/streamed:\x04\x62ody0\x01\x12{\n\x1c\x42\x61\x63kupSpecificBackupSnapshot\x12..pieces.v1.BackupSpecificBackupSnapshotRequest\x1a\x11.pieces.v1.Backup\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/backup/{backup}\x12\x94\x01\n\x1c\x42\x61\x63kupSpecificCreationCancel\x12..pieces.v1.BackupSpecificCreationCancelRequest\x1a\x16.google.protobuf.Empty\",\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02\"\" /backup/{backup}/creation/cancel\x12\x91\x01\n\x1c\x42\x61\x63kupSpecificCreationStatus\x12..pieces.v1.BackupSpecificCreationStatusRequest\x1a\x17.pieces.v1.BackupStatus\"(\x82\xd3\xe4\x93\x02\"\x12 /backup/{backup}/creation/status\x12\xa3\x01\n\x1f\x42\x61\x63kupSpecificRestorationCancel\x12\x31.pieces.v1.BackupSpecificRestorationCancelRequest\x1a\x16.google.protobuf.Empty\"5\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02+\"#/backup/{backup}/restoration/cancel:\x04\x62ody\x12\x9a\x01\n\x1f\x42\x61\x63kupSpecificRestorationStatus\x12\x31.pieces.v1.BackupSpecificRestorationStatusRequest\x1a\x17.pieces.v1.BackupStatus\"+\x82\xd3\xe4\x93\x02%\x12#/backup/{backup}/restoration/statusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,37 +40,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BACKUPSERVICE'].methods_by_name['BackupAsset']._loaded_options = None
   _globals['_BACKUPSERVICE'].methods_by_name['BackupAsset']._serialized_options = b'\202\323\344\223\002\026\"\r/backup/asset:\005asset'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackup']._loaded_options = None
-  _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackup']._serialized_options = b'\202\323\344\223\002 \"\030/backup/{backup}/restore:\004body'
+  _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackup']._serialized_options = b'\360\340\030\001\202\323\344\223\002 \"\030/backup/{backup}/restore:\004body'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackupStreamed']._loaded_options = None
-  _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackupStreamed']._serialized_options = b'\202\323\344\223\002)\"!/backup/{backup}/restore/streamed:\004body'
+  _globals['_BACKUPSERVICE'].methods_by_name['BackupRestoreSpecificBackupStreamed']._serialized_options = b'\360\340\030\001\202\323\344\223\002)\"!/backup/{backup}/restore/streamed:\004body'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificBackupSnapshot']._loaded_options = None
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificBackupSnapshot']._serialized_options = b'\202\323\344\223\002\022\022\020/backup/{backup}'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificCreationCancel']._loaded_options = None
-  _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificCreationCancel']._serialized_options = b'\202\323\344\223\002\"\" /backup/{backup}/creation/cancel'
+  _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificCreationCancel']._serialized_options = b'\360\340\030\001\202\323\344\223\002\"\" /backup/{backup}/creation/cancel'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificCreationStatus']._loaded_options = None
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificCreationStatus']._serialized_options = b'\202\323\344\223\002\"\022 /backup/{backup}/creation/status'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificRestorationCancel']._loaded_options = None
-  _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificRestorationCancel']._serialized_options = b'\202\323\344\223\002+\"#/backup/{backup}/restoration/cancel:\004body'
+  _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificRestorationCancel']._serialized_options = b'\360\340\030\001\202\323\344\223\002+\"#/backup/{backup}/restoration/cancel:\004body'
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificRestorationStatus']._loaded_options = None
   _globals['_BACKUPSERVICE'].methods_by_name['BackupSpecificRestorationStatus']._serialized_options = b'\202\323\344\223\002%\022#/backup/{backup}/restoration/status'
-  _globals['_BACKUPREQUEST']._serialized_start=120
-  _globals['_BACKUPREQUEST']._serialized_end=170
-  _globals['_BACKUPASSETREQUEST']._serialized_start=172
-  _globals['_BACKUPASSETREQUEST']._serialized_end=225
-  _globals['_BACKUPRESTORESPECIFICBACKUPREQUEST']._serialized_start=227
-  _globals['_BACKUPRESTORESPECIFICBACKUPREQUEST']._serialized_end=312
-  _globals['_BACKUPRESTORESPECIFICBACKUPSTREAMEDREQUEST']._serialized_start=314
-  _globals['_BACKUPRESTORESPECIFICBACKUPSTREAMEDREQUEST']._serialized_end=407
-  _globals['_BACKUPSPECIFICBACKUPSNAPSHOTREQUEST']._serialized_start=409
-  _globals['_BACKUPSPECIFICBACKUPSNAPSHOTREQUEST']._serialized_end=462
-  _globals['_BACKUPSPECIFICCREATIONCANCELREQUEST']._serialized_start=464
-  _globals['_BACKUPSPECIFICCREATIONCANCELREQUEST']._serialized_end=517
-  _globals['_BACKUPSPECIFICCREATIONSTATUSREQUEST']._serialized_start=519
-  _globals['_BACKUPSPECIFICCREATIONSTATUSREQUEST']._serialized_end=572
-  _globals['_BACKUPSPECIFICRESTORATIONCANCELREQUEST']._serialized_start=574
-  _globals['_BACKUPSPECIFICRESTORATIONCANCELREQUEST']._serialized_end=663
-  _globals['_BACKUPSPECIFICRESTORATIONSTATUSREQUEST']._serialized_start=665
-  _globals['_BACKUPSPECIFICRESTORATIONSTATUSREQUEST']._serialized_end=721
-  _globals['_BACKUPSERVICE']._serialized_start=724
-  _globals['_BACKUPSERVICE']._serialized_end=1982
+  _globals['_BACKUPREQUEST']._serialized_start=145
+  _globals['_BACKUPREQUEST']._serialized_end=195
+  _globals['_BACKUPASSETREQUEST']._serialized_start=197
+  _globals['_BACKUPASSETREQUEST']._serialized_end=250
+  _globals['_BACKUPRESTORESPECIFICBACKUPREQUEST']._serialized_start=252
+  _globals['_BACKUPRESTORESPECIFICBACKUPREQUEST']._serialized_end=337
+  _globals['_BACKUPRESTORESPECIFICBACKUPSTREAMEDREQUEST']._serialized_start=339
+  _globals['_BACKUPRESTORESPECIFICBACKUPSTREAMEDREQUEST']._serialized_end=432
+  _globals['_BACKUPSPECIFICBACKUPSNAPSHOTREQUEST']._serialized_start=434
+  _globals['_BACKUPSPECIFICBACKUPSNAPSHOTREQUEST']._serialized_end=487
+  _globals['_BACKUPSPECIFICCREATIONCANCELREQUEST']._serialized_start=489
+  _globals['_BACKUPSPECIFICCREATIONCANCELREQUEST']._serialized_end=542
+  _globals['_BACKUPSPECIFICCREATIONSTATUSREQUEST']._serialized_start=544
+  _globals['_BACKUPSPECIFICCREATIONSTATUSREQUEST']._serialized_end=597
+  _globals['_BACKUPSPECIFICRESTORATIONCANCELREQUEST']._serialized_start=599
+  _globals['_BACKUPSPECIFICRESTORATIONCANCELREQUEST']._serialized_end=688
+  _globals['_BACKUPSPECIFICRESTORATIONSTATUSREQUEST']._serialized_start=690
+  _globals['_BACKUPSPECIFICRESTORATIONSTATUSREQUEST']._serialized_end=746
+  _globals['_BACKUPSERVICE']._serialized_start=749
+  _globals['_BACKUPSERVICE']._serialized_end=2023
 # @@protoc_insertion_point(module_scope)

@@ -11,8 +11,14 @@ import builtins as _builtins
 DESCRIPTOR: _descriptor.FileDescriptor
 
 WIRE_VALUE_FIELD_NUMBER: _builtins.int
+DESTRUCTIVE_FIELD_NUMBER: _builtins.int
 wire_value: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, _builtins.str]
 """The exact string PiecesOS writes for this enum value on the wire, e.g. "IN-PROGRESS",
 "google-oauth2" or "GPT_3.5". Every value except the zero (*_UNSPECIFIED) value has one;
 the gateway reads and writes enum values only by this string.
+"""
+destructive: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""True for RPCs that change or destroy state a caller cannot easily get back (restart,
+sign-out, restores, cancels, permission prompts, account links). The gateway denies
+them with PERMISSION_DENIED unless its operator allows them.
 """

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from pieces.v1 import models_pb2 as pieces_dot_v1_dot_models__pb2
+from pieces.v1 import options_pb2 as pieces_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12pieces/v1/os.proto\x12\tpieces.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x16pieces/v1/models.proto\"Z\n\x13LinkProviderRequest\x12\x43\n\x18seeded_external_provider\x18\x01 \x01(\x0b\x32!.pieces.v1.SeededExternalProvider\"\x1c\n\x1aOsDeviceInformationRequest\"\x16\n\x14OsPermissionsRequest\"O\n\x1bOsPermissionsRequestRequest\x12\x30\n\x0eos_permissions\x18\x01 \x01(\x0b\x32\x18.pieces.v1.OSPermissions\"\x12\n\x10OsRestartRequest\"Q\n\x14OsUpdateCheckRequest\x12\x39\n\x13unchecked_os_update\x18\x01 \x01(\x0b\x32\x1c.pieces.v1.UncheckedOSUpdate\"I\n\x10PickFilesRequest\x12\x35\n\x11\x66ile_picker_input\x18\x01 \x01(\x0b\x32\x1a.pieces.v1.FilePickerInput\"\"\n\x11PickFilesResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"\x14\n\x12PickFoldersRequest\"$\n\x13PickFoldersResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"\x13\n\x11SignIntoOsRequest\"\x14\n\x12SignOutOfOsRequest2\xf7\x08\n\tOsService\x12\x83\x01\n\x0cLinkProvider\x12\x1e.pieces.v1.LinkProviderRequest\x1a\x1e.pieces.v1.ReturnedUserProfile\"3\x82\xd3\xe4\x93\x02-\"\x11/os/link_provider:\x18seeded_external_provider\x12\x86\x01\n\x13OsDeviceInformation\x12%.pieces.v1.OsDeviceInformationRequest\x1a(.pieces.v1.OSDeviceInformationReturnable\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/os/device/information\x12\x63\n\rOsPermissions\x12\x1f.pieces.v1.OsPermissionsRequest\x1a\x18.pieces.v1.OSPermissions\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/os/permissions\x12\x89\x01\n\x14OsPermissionsRequest\x12&.pieces.v1.OsPermissionsRequestRequest\x1a\x18.pieces.v1.OSPermissions\"/\x82\xd3\xe4\x93\x02)\"\x17/os/permissions/request:\x0eos_permissions\x12U\n\tOsRestart\x12\x1b.pieces.v1.OsRestartRequest\x1a\x16.google.protobuf.Empty\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/os/restart\x12{\n\rOsUpdateCheck\x12\x1f.pieces.v1.OsUpdateCheckRequest\x1a\x1a.pieces.v1.CheckedOSUpdate\"-\x82\xd3\xe4\x93\x02\'\"\x10/os/update/check:\x13unchecked_os_update\x12x\n\tPickFiles\x12\x1b.pieces.v1.PickFilesRequest\x1a\x1c.pieces.v1.PickFilesResponse\"0\x82\xd3\xe4\x93\x02*\"\x0e/os/files/pick:\x11\x66ile_picker_inputb\x05paths\x12m\n\x0bPickFolders\x12\x1d.pieces.v1.PickFoldersRequest\x1a\x1e.pieces.v1.PickFoldersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x10/os/folders/pickb\x05paths\x12W\n\nSignIntoOs\x12\x1c.pieces.v1.SignIntoOsRequest\x1a\x16.pieces.v1.UserProfile\"\x13\x82\xd3\xe4\x93\x02\r\"\x0b/os/sign_in\x12T\n\x0bSignOutOfOs\x12\x1d.pieces.v1.SignOutOfOsRequest\x1a\x10.pieces.v1.Users\"\x14\x82\xd3\xe4\x93\x02\x0e\"\x0c/os/sign_outb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12pieces/v1/os.proto\x12\tpieces.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x16pieces/v1/models.proto\x1a\x17pieces/v1/options.proto\"Z\n\x13LinkProviderRequest\x12\x43\n\x18seeded_external_provider\x18\x01 \x01(\x0b\x32!.pieces.v1.SeededExternalProvider\"\x1c\n\x1aOsDeviceInformationRequest\"\x16\n\x14OsPermissionsRequest\"O\n\x1bOsPermissionsRequestRequest\x12\x30\n\x0eos_permissions\x18\x01 \x01(\x0b\x32\x18.pieces.v1.OSPermissions\"\x12\n\x10OsRestartRequest\"Q\n\x14OsUpdateCheckRequest\x12\x39\n\x13unchecked_os_update\x18\x01 \x01(\x0b\x32\x1c.pieces.v1.UncheckedOSUpdate\"I\n\x10PickFilesRequest\x12\x35\n\x11\x66ile_picker_input\x18\x01 \x01(\x0b\x32\x1a.pieces.v1.FilePickerInput\"\"\n\x11PickFilesResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"\x14\n\x12PickFoldersRequest\"$\n\x13PickFoldersResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"\x13\n\x11SignIntoOsRequest\"\x14\n\x12SignOutOfOsRequest2\x87\t\n\tOsService\x12\x87\x01\n\x0cLinkProvider\x12\x1e.pieces.v1.LinkProviderRequest\x1a\x1e.pieces.v1.ReturnedUserProfile\"7\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02-\"\x11/os/link_provider:\x18seeded_external_provider\x12\x86\x01\n\x13OsDeviceInformation\x12%.pieces.v1.OsDeviceInformationRequest\x1a(.pieces.v1.OSDeviceInformationReturnable\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/os/device/information\x12\x63\n\rOsPermissions\x12\x1f.pieces.v1.OsPermissionsRequest\x1a\x18.pieces.v1.OSPermissions\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/os/permissions\x12\x8d\x01\n\x14OsPermissionsRequest\x12&.pieces.v1.OsPermissionsRequestRequest\x1a\x18.pieces.v1.OSPermissions\"3\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02)\"\x17/os/permissions/request:\x0eos_permissions\x12Y\n\tOsRestart\x12\x1b.pieces.v1.OsRestartRequest\x1a\x16.google.protobuf.Empty\"\x17\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02\r\x12\x0b/os/restart\x12{\n\rOsUpdateCheck\x12\x1f.pieces.v1.OsUpdateCheckRequest\x1a\x1a.pieces.v1.CheckedOSUpdate\"-\x82\xd3\xe4\x93\x02\'\"\x10/os/update/check:\x13unchecked_os_update\x12x\n\tPickFiles\x12\x1b.pieces.v1.PickFilesRequest\x1a\x1c.pieces.v1.PickFilesResponse\"0\x82\xd3\xe4\x93\x02*\"\x0e/os/files/pick:\x11\x66ile_picker_inputb\x05paths\x12m\n\x0bPickFolders\x12\x1d.pieces.v1.PickFoldersRequest\x1a\x1e.pieces.v1.PickFoldersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x10/os/folders/pickb\x05paths\x12W\n\nSignIntoOs\x12\x1c.pieces.v1.SignIntoOsRequest\x1a\x16.pieces.v1.UserProfile\"\x13\x82\xd3\xe4\x93\x02\r\"\x0b/os/sign_in\x12X\n\x0bSignOutOfOs\x12\x1d.pieces.v1.SignOutOfOsRequest\x1a\x10.pieces.v1.Users\"\x18\xf0\xe0\x18\x01\x82\xd3\xe4\x93\x02\x0e\"\x0c/os/sign_outb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +36,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pieces.v1.os_pb2', _globals
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OSSERVICE'].methods_by_name['LinkProvider']._loaded_options = None
-  _globals['_OSSERVICE'].methods_by_name['LinkProvider']._serialized_options = b'\202\323\344\223\002-\"\021/os/link_provider:\030seeded_external_provider'
+  _globals['_OSSERVICE'].methods_by_name['LinkProvider']._serialized_options = b'\360\340\030\001\202\323\344\223\002-\"\021/os/link_provider:\030seeded_external_provider'
   _globals['_OSSERVICE'].methods_by_name['OsDeviceInformation']._loaded_options = None
   _globals['_OSSERVICE'].methods_by_name['OsDeviceInformation']._serialized_options = b'\202\323\344\223\002\030\022\026/os/device/information'
   _globals['_OSSERVICE'].methods_by_name['OsPermissions']._loaded_options = None
   _globals['_OSSERVICE'].methods_by_name['OsPermissions']._serialized_options = b'\202\323\344\223\002\021\022\017/os/permissions'
   _globals['_OSSERVICE'].methods_by_name['OsPermissionsRequest']._loaded_options = None
-  _globals['_OSSERVICE'].methods_by_name['OsPermissionsRequest']._serialized_options = b'\202\323\344\223\002)\"\027/os/permissions/request:\016os_permissions'
+  _globals['_OSSERVICE'].methods_by_name['OsPermissionsRequest']._serialized_options = b'\360\340\030\001\202\323\344\223\002)\"\027/os/permissions/request:\016os_permissions'
   _globals['_OSSERVICE'].methods_by_name['OsRestart']._loaded_options = None
-  _globals['_OSSERVICE'].methods_by_name['OsRestart']._serialized_options = b'\202\323\344\223\002\r\022\013/os/restart'
+  _globals['_OSSERVICE'].methods_by_name['OsRestart']._serialized_options = b'\360\340\030\001\202\323\344\223\002\r\022\013/os/restart'
   _globals['_OSSERVICE'].methods_by_name['OsUpdateCheck']._loaded_options = None
   _globals['_OSSERVICE'].methods_by_name['OsUpdateCheck']._serialized_options = b'\202\323\344\223\002\'\"\020/os/update/check:\023unchecked_os_update'
   _globals['_OSSERVICE'].methods_by_name['PickFiles']._loaded_options = None
@@ -53,31 +54,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OSSERVICE'].methods_by_name['SignIntoOs']._loaded_options = None
   _globals['_OSSERVICE'].methods_by_name['SignIntoOs']._serialized_options = b'\202\323\344\223\002\r\"\013/os/sign_in'
   _globals['_OSSERVICE'].methods_by_name['SignOutOfOs']._loaded_options = None
-  _globals['_OSSERVICE'].methods_by_name['SignOutOfOs']._serialized_options = b'\202\323\344\223\002\016\"\014/os/sign_out'
-  _globals['_LINKPROVIDERREQUEST']._serialized_start=116
-  _globals['_LINKPROVIDERREQUEST']._serialized_end=206
-  _globals['_OSDEVICEINFORMATIONREQUEST']._serialized_start=208
-  _globals['_OSDEVICEINFORMATIONREQUEST']._serialized_end=236
-  _globals['_OSPERMISSIONSREQUEST']._serialized_start=238
-  _globals['_OSPERMISSIONSREQUEST']._serialized_end=260
-  _globals['_OSPERMISSIONSREQUESTREQUEST']._serialized_start=262
-  _globals['_OSPERMISSIONSREQUESTREQUEST']._serialized_end=341
-  _globals['_OSRESTARTREQUEST']._serialized_start=343
-  _globals['_OSRESTARTREQUEST']._serialized_end=361
-  _globals['_OSUPDATECHECKREQUEST']._serialized_start=363
-  _globals['_OSUPDATECHECKREQUEST']._serialized_end=444
-  _globals['_PICKFILESREQUEST']._serialized_start=446
-  _globals['_PICKFILESREQUEST']._serialized_end=519
-  _globals['_PICKFILESRESPONSE']._serialized_start=521
-  _globals['_PICKFILESRESPONSE']._serialized_end=555
-  _globals['_PICKFOLDERSREQUEST']._serialized_start=557
-  _globals['_PICKFOLDERSREQUEST']._serialized_end=577
-  _globals['_PICKFOLDERSRESPONSE']._serialized_start=579
-  _globals['_PICKFOLDERSRESPONSE']._serialized_end=615
-  _globals['_SIGNINTOOSREQUEST']._serialized_start=617
-  _globals['_SIGNINTOOSREQUEST']._serialized_end=636
-  _globals['_SIGNOUTOFOSREQUEST']._serialized_start=638
-  _globals['_SIGNOUTOFOSREQUEST']._serialized_end=658
-  _globals['_OSSERVICE']._serialized_start=661
-  _globals['_OSSERVICE']._serialized_end=1804
+  _globals['_OSSERVICE'].methods_by_name['SignOutOfOs']._serialized_options = b'\360\340\030\001\202\323\344\223\002\016\"\014/os/sign_out'
+  _globals['_LINKPROVIDERREQUEST']._serialized_start=141
+  _globals['_LINKPROVIDERREQUEST']._serialized_end=231
+  _globals['_OSDEVICEINFORMATIONREQUEST']._serialized_start=233
+  _globals['_OSDEVICEINFORMATIONREQUEST']._serialized_end=261
+  _globals['_OSPERMISSIONSREQUEST']._serialized_start=263
+  _globals['_OSPERMISSIONSREQUEST']._serialized_end=285
+  _globals['_OSPERMISSIONSREQUESTREQUEST']._serialized_start=287
+  _globals['_OSPERMISSIONSREQUESTREQUEST']._serialized_end=366
+  _globals['_OSRESTARTREQUEST']._serialized_start=368
+  _globals['_OSRESTARTREQUEST']._serialized_end=386
+  _globals['_OSUPDATECHECKREQUEST']._serialized_start=388
+  _globals['_OSUPDATECHECKREQUEST']._serialized_end=469
+  _globals['_PICKFILESREQUEST']._serialized_start=471
+  _globals['_PICKFILESREQUEST']._serialized_end=544
+  _globals['_PICKFILESRESPONSE']._serialized_start=546
+  _globals['_PICKFILESRESPONSE']._serialized_end=580
+  _globals['_PICKFOLDERSREQUEST']._serialized_start=582
+  _globals['_PICKFOLDERSREQUEST']._serialized_end=602
+  _globals['_PICKFOLDERSRESPONSE']._serialized_start=604
+  _globals['_PICKFOLDERSRESPONSE']._serialized_end=640
+  _globals['_SIGNINTOOSREQUEST']._serialized_start=642
+  _globals['_SIGNINTOOSREQUEST']._serialized_end=661
+  _globals['_SIGNOUTOFOSREQUEST']._serialized_start=663
+  _globals['_SIGNOUTOFOSREQUEST']._serialized_end=683
+  _globals['_OSSERVICE']._serialized_start=686
+  _globals['_OSSERVICE']._serialized_end=1845
 # @@protoc_insertion_point(module_scope)

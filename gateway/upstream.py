@@ -1,0 +1,291 @@
+"""The HTTP client that talks to PiecesOS.
+
+One :class:`UpstreamClient` per gateway wraps one ``httpx.AsyncClient`` over the aiohttp
+transport (httpx's default transport costs several times more CPU per request). It raises only
+:mod:`gateway.errors` exceptions:
+
+- ``UpstreamStatusError`` for a non-2xx answer (its plain-text body attached, truncated);
+- ``UpstreamUnavailable`` when PiecesOS cannot be reached or drops the connection;
+- ``UpstreamTimeout`` when the caller's deadline passes first;
+- ``UpstreamStreamBroken`` when a body ends before it is complete;
+- ``UpstreamTooLarge`` when a body exceeds the configured cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from gateway.errors import (
+    UpstreamStatusError,
+    UpstreamStreamBroken,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnavailable,
+)
+
+ERROR_TEXT_LIMIT = 1024
+"""Bytes of an upstream error body kept for the gRPC status (PiecesOS errors are short)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    """How to reach PiecesOS and how much to accept from it."""
+
+    base_url: str = "http://localhost:1000"
+    max_connections: int = 1024
+    keepalive_expiry: float = 30.0
+    connect_timeout: float = 5.0
+    max_response_bytes: int = 64 * 1024 * 1024
+    user_agent: str = "pieces-grpc-gateway"
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    transport: str = "aiohttp"
+    """``aiohttp`` (default) or ``httpcore`` (httpx's own transport, kept for comparison)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """A complete 2xx answer."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class UpstreamStream:
+    """A 2xx answer whose body is read chunk by chunk with :meth:`chunks`."""
+
+    status: int
+    content_type: str
+    _response: httpx.Response
+    _deadline: float | None
+    _url: str
+    _limit: int
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield body chunks as they arrive, each read within the call's deadline."""
+        received = 0
+        iterator = self._response.aiter_raw().__aiter__()
+        while True:
+            try:
+                async with _deadline_scope(self._deadline):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _timeout(self._url) from None
+            except httpx.HTTPError as exc:
+                raise UpstreamStreamBroken(
+                    f"PiecesOS closed the stream from {self._url} before it was complete "
+                    f"({_describe(exc)})",
+                    url=self._url,
+                ) from exc
+            received += len(chunk)
+            if received > self._limit:
+                raise UpstreamTooLarge(
+                    f"the streamed answer from {self._url} exceeded {self._limit} bytes",
+                    url=self._url,
+                )
+            yield chunk
+
+
+class UpstreamClient:
+    """Sends REST requests to PiecesOS; see the module docstring for what it raises."""
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            keepalive_expiry=settings.keepalive_expiry,
+        )
+        transport: httpx.AsyncBaseTransport
+        if settings.transport == "httpcore":
+            transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        else:
+            transport = AiohttpTransport(limits=limits, trust_env=False)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(None, connect=settings.connect_timeout),
+            headers={"user-agent": settings.user_agent, **settings.extra_headers},
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _build(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Request:
+        request_headers = dict(headers)
+        if body is not None:
+            request_headers["content-type"] = "application/json"
+        request_headers.setdefault("accept", "application/json, text/plain")
+        return self._client.build_request(
+            method, self.base_url + path, content=body, headers=request_headers
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> UpstreamResponse:
+        """Send one request and read the whole answer before ``deadline`` (time.monotonic())."""
+        request = self._build(method, path, body, headers or {})
+        url = str(request.url)
+        try:
+            async with _deadline_scope(deadline):
+                response = await self._client.send(request, stream=True)
+                try:
+                    data = await self._read(response, url)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise _timeout(url) from None
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, url) from exc
+        content_type = response.headers.get("content-type", "")
+        if not 200 <= response.status_code < 300:
+            raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
+        return UpstreamResponse(response.status_code, content_type, data)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[UpstreamStream]:
+        """Open a streamed request; leaving the block closes (and if unfinished, aborts) it.
+
+        ``deadline`` (time.monotonic()) bounds the whole exchange, every chunk included.
+        """
+        request = self._build(method, path, body, headers or {})
+        url = str(request.url)
+        try:
+            async with _deadline_scope(deadline):
+                response = await self._client.send(request, stream=True)
+        except TimeoutError:
+            raise _timeout(url) from None
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, url) from exc
+        try:
+            if not 200 <= response.status_code < 300:
+                try:
+                    async with _deadline_scope(deadline):
+                        data = await self._read(response, url)
+                except (TimeoutError, httpx.HTTPError):
+                    data = b""
+                raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
+            yield UpstreamStream(
+                status=response.status_code,
+                content_type=response.headers.get("content-type", ""),
+                _response=response,
+                _deadline=deadline,
+                _url=url,
+                _limit=self.settings.max_response_bytes,
+            )
+        finally:
+            await _close_quietly(response)
+
+    async def probe(self, path: str, *, within: float) -> bool:
+        """True when PiecesOS answers ``GET path`` with any HTTP status within ``within`` s."""
+        try:
+            await self.request("GET", path, deadline=time.monotonic() + within)
+        except UpstreamStatusError:
+            return True
+        except (UpstreamUnavailable, UpstreamTimeout, UpstreamStreamBroken, UpstreamTooLarge):
+            return False
+        return True
+
+    async def _read(self, response: httpx.Response, url: str) -> bytes:
+        limit = self.settings.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise UpstreamTooLarge(
+                f"the answer from {url} is {declared} bytes, over the {limit}-byte cap", url=url
+            )
+        parts: list[bytes] = []
+        received = 0
+        try:
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > limit:
+                    raise UpstreamTooLarge(
+                        f"the answer from {url} exceeded the {limit}-byte cap", url=url
+                    )
+                parts.append(chunk)
+        except httpx.HTTPError as exc:
+            raise UpstreamStreamBroken(
+                f"PiecesOS closed the connection before the answer from {url} was complete "
+                f"({_describe(exc)})",
+                url=url,
+            ) from exc
+        return b"".join(parts)
+
+
+def _deadline_scope(deadline: float | None) -> asyncio.Timeout:
+    if deadline is None:
+        return asyncio.timeout(None)
+    loop = asyncio.get_running_loop()
+    return asyncio.timeout_at(loop.time() + (deadline - time.monotonic()))
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    with contextlib.suppress(Exception):
+        await response.aclose()
+
+
+def _timeout(url: str) -> UpstreamTimeout:
+    return UpstreamTimeout(f"PiecesOS at {url} did not answer before the deadline", url=url)
+
+
+def _error_text(data: bytes) -> str:
+    text = data[:ERROR_TEXT_LIMIT].decode("utf-8", errors="replace").strip()
+    if len(data) > ERROR_TEXT_LIMIT:
+        text += " …"
+    return text or "(empty body)"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain = [exc]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def _describe(exc: BaseException) -> str:
+    root = _causes(exc)[-1]
+    return str(root) or type(root).__name__
+
+
+def _transport_error(exc: httpx.HTTPError, url: str) -> UpstreamUnavailable:
+    """Name what went wrong from the aiohttp error underneath httpx's (often misleading) one."""
+    causes = _causes(exc)
+    if isinstance(exc, httpx.ConnectError) or any(
+        isinstance(e, aiohttp.ClientConnectorError) for e in causes
+    ):
+        return UpstreamUnavailable(
+            f"cannot connect to PiecesOS at {url} ({_describe(exc)}); is PiecesOS running?",
+            url=url,
+        )
+    return UpstreamUnavailable(
+        f"PiecesOS at {url} closed the connection without a complete answer ({_describe(exc)})",
+        url=url,
+    )

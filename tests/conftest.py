@@ -1,0 +1,94 @@
+"""Shared fixtures: a real simulator on an ephemeral loopback port, a real gateway in front of
+it on another, and generated stubs over a real channel."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from gateway.config import GatewayConfig
+from gateway.server import Gateway
+from gateway.simulator import Simulator, SimulatorConfig
+from pieces.v1 import applications_pb2_grpc, backup_pb2_grpc, os_pb2_grpc
+
+
+def gateway_config(upstream: str, **overrides: Any) -> GatewayConfig:
+    """A test configuration: ephemeral port, everything allowed, and health probes rare
+    enough not to show in the simulator's request counts (health tests set their own)."""
+    base = GatewayConfig(
+        listen="127.0.0.1:0",
+        upstream=upstream,
+        allow_destructive=True,
+        health_interval=3600.0,
+        shutdown_grace=1.0,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+@dataclasses.dataclass
+class Stubs:
+    channel: grpc.aio.Channel
+    os: os_pb2_grpc.OsServiceStub
+    applications: applications_pb2_grpc.ApplicationsServiceStub
+    backup: backup_pb2_grpc.BackupServiceStub
+
+
+def stubs_for(channel: grpc.aio.Channel) -> Stubs:
+    return Stubs(
+        channel,
+        os_pb2_grpc.OsServiceStub(channel),
+        applications_pb2_grpc.ApplicationsServiceStub(channel),
+        backup_pb2_grpc.BackupServiceStub(channel),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: GatewayConfig) -> AsyncIterator[tuple[Gateway, Stubs]]:
+    """A gateway of its own, with stubs on a channel to it."""
+    async with (
+        Gateway(config) as gateway,
+        grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel,
+    ):
+        yield gateway, stubs_for(channel)
+
+
+async def collect(call: AsyncIterator[Any], into: list[Any]) -> None:
+    """Read a server stream to its end, keeping every message even if it then fails."""
+    async for message in call:
+        into.append(message)
+
+
+@pytest.fixture(scope="session")
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(SimulatorConfig(restore_interval=0.002))
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture(scope="session")
+async def gateway(simulator: Simulator) -> AsyncIterator[Gateway]:
+    gw = Gateway(gateway_config(simulator.url))
+    await gw.start()
+    yield gw
+    await gw.stop(grace=0)
+
+
+@pytest.fixture(scope="session")
+async def stubs(gateway: Gateway) -> AsyncIterator[Stubs]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}")
+    yield stubs_for(channel)
+    await channel.close()
+
+
+@pytest.fixture
+async def sim(simulator: Simulator) -> AsyncIterator[Simulator]:
+    """The shared simulator, reset to its starting state before and after the test."""
+    await simulator.reset()
+    yield simulator
+    await simulator.reset()
