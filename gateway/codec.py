@@ -4,7 +4,8 @@ The wire form differs from proto3 JSON (``google.protobuf.json_format``) in thes
 
 - Keys are ``FieldDescriptor.json_name`` only; the proto field name is an unknown key.
 - Enum values are the ``(pieces.v1.wire_value)`` string of each value. The zero value has none and
-  is never written; an enum string this gateway does not know decodes as absent.
+  is never written; an enum string this gateway does not know leaves a field unset (a list item
+  or map value becomes the zero value, so positions and keys are kept).
 - Plain (non-``optional``) scalars are required on the wire and always written, even when false,
   zero or ``""``. ``optional`` scalars and messages are written iff set, repeated fields and maps
   iff non-empty, except ``iterable`` (a required list on the wire), which is always written.
@@ -12,7 +13,8 @@ The wire form differs from proto3 JSON (``google.protobuf.json_format``) in thes
   as a JSON integer; NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``,
   ``"-Infinity"``.
 - ``google.protobuf.Timestamp`` is an RFC 3339 string, written in the Dart form
-  ``2024-05-01T12:00:00.000Z``; ``Struct``/``ListValue``/``Value`` are plain JSON values.
+  ``2024-05-01T12:00:00.000Z`` (UTC; milli-, micro- or nanosecond digits) and read with ``Z``, an
+  offset, or none (taken as UTC). ``Struct``/``ListValue``/``Value`` are plain JSON values.
 - ``null`` for a field means absent. Unknown keys and enum strings are skipped, logged at debug
   level and reported to the ``on_unknown`` hook.
 

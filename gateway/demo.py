@@ -58,7 +58,7 @@ async def _list_applications(channel: grpc.aio.Channel, out: TextIO) -> None:
     for app in applications.iterable:
         name = models_pb2.ApplicationNameEnum.Name(app.name).removeprefix("APPLICATION_NAME_ENUM_")
         platform = models_pb2.PlatformEnum.Name(app.platform).removeprefix("PLATFORM_ENUM_")
-        print(f"  {app.id}  {name:<16} {app.version:<10} {platform}", file=out)
+        print(f"  {app.id}  {name:<22} {app.version:<8} {platform}", file=out)
 
 
 async def _stream_restore(channel: grpc.aio.Channel, backup_id: str, out: TextIO) -> int:

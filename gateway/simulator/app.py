@@ -25,6 +25,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NOT_FOUND: Final = "Route not found"
 
 
+HEALTH_PATH = "/.well-known/health"
+
+
 class Simulator:
     """A stateful simulator of the PiecesOS REST API.
 
@@ -146,8 +149,13 @@ class Simulator:
             if route.handler != "restore_streamed":
                 handler = cast(Handler, getattr(api, route.handler))
             app.router.add_route(route.method, route.template, self._instrument(route, handler))
+        app.router.add_get(HEALTH_PATH, self._health)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        """PiecesOS's liveness route; like the control routes, it is not counted as API."""
+        return text_response(200, "ok")
 
     def _instrument(self, route: Route, handler: Handler) -> Handler:
         """Wrap ``handler`` with counting, fault injection and error answers."""

@@ -186,8 +186,8 @@ def test_an_enum_number_without_wire_string_cannot_be_encoded(codec: Codec) -> N
     with pytest.raises(RequestError) as info:
         codec.encode(M.Applications(iterable=[M.Application(), M.Application(platform=99)]))
 
-    assert str(info.value) == "Applications.iterable[1].platform: 99 is not a value of " + (
-        "pieces.v1.PlatformEnum"
+    assert str(info.value) == (
+        "Applications.iterable[1].platform: 99 is not a value of pieces.v1.PlatformEnum"
     )
     assert info.value.field == "Applications.iterable[1].platform"
 
