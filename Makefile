@@ -4,12 +4,18 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PROTOS := $(sort $(wildcard protos/pieces/v1/*.proto))
 
-.PHONY: install generate check-generated lint format test demo bench clean
+.PHONY: install node-install generate check-generated lint format test demo bench clean
 
 install:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory node-install; \
+	else echo "npm not found: the Node.js client test (tests/e2e/test_node_client.py) will fail"; fi
+
+# The Node.js client that the tests drive against the gateway (clients/node).
+node-install:
+	npm ci --prefix clients/node --ignore-scripts --no-audit --no-fund --loglevel=error
 
 build/protodeps: pyproject.toml
 	rm -rf $@
@@ -54,4 +60,4 @@ bench:
 	$(PY) -m bench
 
 clean:
-	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache clients/node/node_modules

@@ -148,10 +148,10 @@ def route_for(method: MethodDescriptor) -> Route:
 
     query: tuple[QueryParam, ...] = ()
     if not body_is_request:
-        consumed = set(bound_top)
+        bound = {tuple(field.name for field in chain) for chain in path_fields}
         if body_field is not None:
-            consumed.add(body_field.name)
-        query = tuple(_query_params(request_type, consumed, (), fail))
+            bound.add((body_field.name,))
+        query = tuple(_query_params(request_type, bound, (), fail))
 
     response_field: FieldDescriptor | None = None
     response_type: Descriptor = method.output_type
@@ -196,14 +196,16 @@ def _resolve_path_field(
 
 def _query_params(
     message: Descriptor,
-    consumed: set[str],
+    bound: set[tuple[str, ...]],
     prefix: tuple[FieldDescriptor, ...],
     fail: _Fail,
 ) -> Iterable[QueryParam]:
+    """Every field not bound by the path or body, flattened to ``parent.child`` names."""
     for field in message.fields:
-        if field.name in consumed:
-            continue
         chain = (*prefix, field)
+        names = tuple(f.name for f in chain)
+        if names in bound:
+            continue
         name = ".".join(f.json_name for f in chain)
         if field.message_type is not None:
             nested = field.message_type
@@ -218,6 +220,6 @@ def _query_params(
                     f"field {name!r} is not bound by the path or body and cannot be sent as "
                     "a query parameter; bind it with body"
                 )
-            yield from _query_params(nested, set(), chain, fail)
+            yield from _query_params(nested, bound, chain, fail)
         else:
             yield QueryParam(name=name, path=chain)

@@ -70,7 +70,7 @@ class RouteTranscoder:
             if value is not ABSENT:
                 body = orjson.dumps(value)
         elif route.body_is_request:
-            body = orjson.dumps(self._encode_message(self._without_path_fields(request)))
+            body = orjson.dumps(self._without_path_fields(self._encode_message(request)))
         return OutgoingRequest(route.verb, path, body)
 
     def decode_response(self, status: int, content_type: str, body: bytes) -> Message:
@@ -102,7 +102,14 @@ class RouteTranscoder:
                     break
                 holder = getattr(holder, field.name)
             else:
-                value = self._codec.encode_field(holder, param.path[-1])
+                field = param.path[-1]
+                if (
+                    not field.has_presence
+                    and not field.is_repeated
+                    and getattr(holder, field.name) == field.default_value
+                ):
+                    continue  # proto3 without presence: the default means "not set"
+                value = self._codec.encode_field(holder, field)
                 if value is ABSENT:
                     continue
                 name = quote(param.name, safe="")
@@ -110,15 +117,17 @@ class RouteTranscoder:
                     pairs.append(f"{name}={quote(_query_text(item), safe='')}")
         return "&".join(pairs)
 
-    def _without_path_fields(self, request: Message) -> Message:
-        copy = type(request)()
-        copy.CopyFrom(request)
+    def _without_path_fields(self, encoded: dict[str, Any]) -> dict[str, Any]:
+        """``body: "*"`` sends every field the path does not already carry."""
         for chain in self.route.path_fields:
-            holder = copy
+            holder: Any = encoded
             for field in chain[:-1]:
-                holder = getattr(holder, field.name)
-            holder.ClearField(chain[-1].name)
-        return copy
+                holder = holder.get(field.json_name)
+                if not isinstance(holder, dict):
+                    break
+            else:
+                holder.pop(chain[-1].json_name, None)
+        return encoded
 
 
 class StreamTranscoder:
