@@ -8,7 +8,8 @@ The wire form differs from proto3 JSON (``google.protobuf.json_format``) in thes
   or map value becomes the zero value, so positions and keys are kept).
 - Plain (non-``optional``) scalars are required on the wire and always written, even when false,
   zero or ``""``. ``optional`` scalars and messages are written iff set, repeated fields and maps
-  iff non-empty, except ``iterable`` (a required list on the wire), which is always written.
+  iff non-empty, except those marked ``(pieces.v1.wire_required)`` (``iterable`` lists, mostly),
+  which are always written.
 - Integers are JSON numbers, never strings. A double with an integral value below 2**53 is written
   as a JSON integer; NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``,
   ``"-Infinity"``.
@@ -554,8 +555,8 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _always_written_list(field: FieldDescriptor) -> bool:
-    """Whether an empty repeated field is still written: the wire's required ``iterable`` lists."""
-    return field.name == "iterable" and not _is_map(field)
+    """Whether an empty repeated or map field is still written: ``(pieces.v1.wire_required)``."""
+    return field.is_repeated and bool(field.GetOptions().Extensions[options_pb2.wire_required])
 
 
 def _is_required_scalar(field: FieldDescriptor) -> bool:
@@ -673,8 +674,8 @@ class Codec:
         """Encode one field of ``message`` as a JSON value, e.g. a string field as a JSON string.
 
         Answers :data:`ABSENT` when the field is not written on the wire (unset optional or
-        message, UNSPECIFIED enum, empty list other than ``iterable``). Raises RequestError like
-        :meth:`encoder`.
+        message, UNSPECIFIED enum, empty list or map not marked ``wire_required``). Raises
+        RequestError like :meth:`encoder`.
         """
         value = getattr(message, field.name)
         if field.is_repeated:
@@ -952,7 +953,7 @@ class Codec:
         # field -> (json key, _AS_IS | _CALL | _ENUM, converter or enum wire strings)
         table: dict[FieldDescriptor, tuple[str, int, Any]] = {}
         defaults: dict[str, Any] = {}
-        lists = [f.json_name for f in descriptor.fields if _always_written_list(f)]
+        lists = [(f.json_name, _is_map(f)) for f in descriptor.fields if _always_written_list(f)]
 
         def write(message: Any) -> dict[str, Any]:
             out = defaults.copy() if defaults else {}
@@ -973,9 +974,9 @@ class Codec:
             except _ShapeError as exc:
                 exc.path.append(f".{key}")
                 raise
-            for key in lists:
+            for key, is_map in lists:
                 if key not in out:
-                    out[key] = []
+                    out[key] = {} if is_map else []
             return out
 
         self._writers[descriptor] = write

@@ -80,6 +80,8 @@ def test_fields_have_wire_names_types_and_presence(reference: dict[str, Any]) ->
             kind = spec["type"]
             inner = re.sub(r"^(array<|map<string,)|>$", "", kind)
             assert field.is_repeated == (kind != inner), where
+            wire_required = field.GetOptions().Extensions[options_pb2.wire_required]
+            assert wire_required == (field.is_repeated and spec["required"]), where
             if inner in TYPE_OF and not kind.startswith("map<"):
                 assert field.type == TYPE_OF[inner], where
                 # Optional on the wire means `optional` (presence); required means always written.

@@ -7,7 +7,8 @@ Conventions, true of every message in this file:
 - A field's JSON name (json_name, or the lowerCamelCase default) is the exact PiecesOS key;
   a few keys are snake_case on the wire (e.g. Backup.device_name) and say so with json_name.
 - Keys PiecesOS requires are plain fields and always written, even when false, zero or "".
-  Optional scalars are `optional`, so an unset field stays absent on the wire.
+  Optional scalars are `optional`, so an unset field stays absent on the wire. Lists and maps
+  PiecesOS requires carry (pieces.v1.wire_required) and are written even when empty.
 - Enum values carry their exact wire string in the (pieces.v1.wire_value) option;
   the zero value *_UNSPECIFIED means "absent or not known to this gateway".
 - Objects nested deeper than these typed models are carried as google.protobuf.Struct

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pieces/v1/options.proto\x12\tpieces.v1\x1a google/protobuf/descriptor.proto:7\n\nwire_value\x12!.google.protobuf.EnumValueOptions\x18\x8d\x8c\x03 \x01(\t:5\n\x0b\x64\x65structive\x12\x1e.google.protobuf.MethodOptions\x18\x8e\x8c\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pieces/v1/options.proto\x12\tpieces.v1\x1a google/protobuf/descriptor.proto:7\n\nwire_value\x12!.google.protobuf.EnumValueOptions\x18\x8d\x8c\x03 \x01(\t:5\n\x0b\x64\x65structive\x12\x1e.google.protobuf.MethodOptions\x18\x8e\x8c\x03 \x01(\x08:6\n\rwire_required\x12\x1d.google.protobuf.FieldOptions\x18\x8f\x8c\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -12,6 +12,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 WIRE_VALUE_FIELD_NUMBER: _builtins.int
 DESTRUCTIVE_FIELD_NUMBER: _builtins.int
+WIRE_REQUIRED_FIELD_NUMBER: _builtins.int
 wire_value: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.EnumValueOptions, _builtins.str]
 """The exact string PiecesOS writes for this enum value on the wire, e.g. "IN-PROGRESS",
 "google-oauth2" or "GPT_3.5". Every value except the zero (*_UNSPECIFIED) value has one;
@@ -21,4 +22,9 @@ destructive: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOpt
 """True for RPCs that change or destroy state a caller cannot easily get back (restart,
 sign-out, restores, cancels, permission prompts, account links). The gateway denies
 them with PERMISSION_DENIED unless its operator allows them.
+"""
+wire_required: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
+"""True for a repeated or map field that PiecesOS requires on the wire: it is written even
+when empty ("iterable": []). Other repeated and map fields are written only when non-empty.
+Scalars need no marker: plain scalars are required, `optional` ones are not.
 """
