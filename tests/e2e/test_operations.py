@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -299,3 +300,25 @@ async def test_demo_runs_and_exits_zero() -> None:
     assert "registered applications" in text
     assert "COMPLETED" in text
     assert "Restore completed." in text
+
+
+async def test_json_logs_carry_the_request_id(sim: Simulator) -> None:
+    port = free_port()
+    process = await start_serving(sim.url, port, "--log-format", "json")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stubs_for(channel).backup.BackupSpecificCreationStatus(
+                backup_pb2.BackupSpecificCreationStatusRequest(backup="nope"),
+                metadata=(("x-request-id", "trace-me-123"),),
+                timeout=5,
+            )
+    process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    err = await asyncio.wait_for(process.stderr.read(), timeout=10)
+    await process.wait()
+    entries = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert entries, err.decode()
+    assert all({"time", "level", "logger", "message", "request_id"} <= set(e) for e in entries)
+    failed = [e for e in entries if e["request_id"] == "trace-me-123"]
+    assert [e["message"] for e in failed if "NOT_FOUND" in e["message"]], failed
+    assert sim.stats.requests[-1].path == "/backup/nope/creation/status"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -171,3 +172,26 @@ async def test_oversized_request_is_refused(sim: Simulator) -> None:
             await stubs.backup.BackupSpecificBackupSnapshot(huge)
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert sim.stats.total == 0
+
+
+async def test_concurrency_limit_refuses_calls_beyond_it(sim: Simulator) -> None:
+    sim.state.apply({"restore_messages": 1000, "restore_interval": 0.05})
+    config = gateway_config(sim.url, max_concurrent_rpcs=2)
+    async with running_gateway(config) as (_, stubs):
+        backup_id = next(iter(sim.state.backups))
+        backup = await stubs.backup.BackupSpecificBackupSnapshot(
+            backup_pb2.BackupSpecificBackupSnapshotRequest(backup=backup_id)
+        )
+        request = backup_pb2.BackupRestoreSpecificBackupStreamedRequest(
+            backup=backup_id, body=backup
+        )
+        open_streams = [stubs.backup.BackupRestoreSpecificBackupStreamed(request) for _ in range(2)]
+        for stream in open_streams:
+            await stream.read()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stubs.os.OsDeviceInformation(DEVICE, timeout=5)
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        for stream in open_streams:
+            stream.cancel()
+        await asyncio.sleep(0.1)
+        assert (await stubs.os.OsDeviceInformation(DEVICE, timeout=5)).name
