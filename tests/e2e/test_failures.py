@@ -190,3 +190,21 @@ async def test_many_failures_in_parallel_leave_the_gateway_serving(
     assert 0 < len(failures) < 50
     sim.faults.clear()
     await still_serving(stubs)
+
+
+async def test_cancelled_unary_call_aborts_the_upstream_request(
+    stubs: Stubs, sim: Simulator
+) -> None:
+    sim.faults.update({"latency": 1.0, "routes": ["GET /os/device/information"]})
+    call = stubs.os.OsDeviceInformation(DEVICE)
+    for _ in range(100):
+        if sim.stats.total:
+            break
+        await asyncio.sleep(0.01)
+    call.cancel()
+    await asyncio.sleep(1.3)
+    (record,) = sim.stats.requests
+    assert record.route == "GET /os/device/information"
+    assert record.status is None, "PiecesOS answered: the upstream request was not aborted"
+    sim.faults.clear()
+    await still_serving(stubs)
