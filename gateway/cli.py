@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from gateway import config as gateway_config
 from gateway.errors import ConfigError
@@ -79,11 +81,24 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(config.log_format, config.log_level)
     try:
-        asyncio.run(_serve(config))
+        run_on_event_loop(config.event_loop, _serve(config))
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
     return 0
+
+
+def run_on_event_loop(name: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when asked for and installed, else on asyncio's loop."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: serving on the asyncio event loop")
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 async def _serve(config: gateway_config.GatewayConfig) -> None:
