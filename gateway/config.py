@@ -12,7 +12,7 @@ import argparse
 import ipaddress
 import os
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -344,10 +344,6 @@ def validate(config: GatewayConfig) -> None:
                 f"--listen {config.listen} is not a loopback address, so it needs "
                 f"{' and '.join(missing)}; pass --insecure to serve it unprotected anyway"
             )
-
-
-def option_names() -> Sequence[str]:
-    return [f.name for f in fields(GatewayConfig) if f.name != "config_file"]
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:

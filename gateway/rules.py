@@ -75,11 +75,6 @@ class Route:
     response_class: type[Message]
 
     @property
-    def full_method(self) -> str:
-        """The gRPC method path, e.g. ``/pieces.v1.OsService.OsRestart``."""
-        return f"/{self.method.containing_service.full_name}/{self.method.name}"
-
-    @property
     def name(self) -> str:
         return self.method.name
 

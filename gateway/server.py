@@ -60,7 +60,7 @@ def contract_services() -> list[ServiceDescriptor]:
 
 
 class Gateway:
-    """One gateway: ``await start()``, then ``await stop()`` (or ``serve()`` until a signal)."""
+    """One gateway: ``await start()`` (or ``async with``), then ``await stop()``."""
 
     def __init__(
         self, config: GatewayConfig, services: Iterable[ServiceDescriptor] | None = None
