@@ -206,6 +206,20 @@ def _asset(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def applications_payload(count: int, seed: int = 1) -> dict[str, Any]:
+    """A realistic `GET /applications` body of ``count`` applications (~275 bytes each)."""
+    rng = random.Random(seed)
+    return {"schema": SCHEMA, "iterable": [_application(rng) for _ in range(count)]}
+
+
+def assets_payload(count: int, seed: int = 1) -> dict[str, Any]:
+    """A realistic `Assets` body: typed formats, timestamps, tags and Struct subtrees."""
+    rng = random.Random(seed)
+    items = [_asset(rng) for _ in range(count)]
+    indices = {item["id"]: index for index, item in enumerate(items)}
+    return {"schema": SCHEMA, "iterable": items, "indices": indices}
+
+
 def sized_payload(kind: str, size: int = 1_000_000, seed: int = 1) -> dict[str, Any]:
     """An ``Applications`` or ``Assets`` JSON object of about ``size`` bytes (at least)."""
     rng = random.Random(seed)

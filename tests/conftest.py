@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
+from aiohttp import web
 
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
@@ -61,6 +62,24 @@ async def collect(call: AsyncIterator[Any], into: list[Any]) -> None:
     """Read a server stream to its end, keeping every message even if it then fails."""
     async for message in call:
         into.append(message)
+
+
+@contextlib.asynccontextmanager
+async def serve_upstream(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A stand-in upstream on an ephemeral loopback port that answers every request with
+    ``handler``; yields its base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.errors import ConfigError
 from gateway.server import Gateway
-from tests.conftest import gateway_config
+from tests.conftest import gateway_config, serve_upstream
 
 F = descriptor_pb2.FieldDescriptorProto
 
@@ -85,14 +85,8 @@ class Echo:
 
 @pytest.fixture
 async def echo_url() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", Echo().handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serve_upstream(Echo().handle) as url:
+        yield url
 
 
 LIBRARY = build_service(RULES)

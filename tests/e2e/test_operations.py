@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gateway.simulator import Simulator, SimulatorConfig
 from pieces.v1 import backup_pb2, models_pb2, os_pb2
-from tests.conftest import Stubs, gateway_config, running_gateway, stubs_for
+from tests.conftest import Stubs, gateway_config, running_gateway, serve_upstream, stubs_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -111,14 +111,8 @@ class UnknownKeysUpstream:
 
 @pytest.fixture
 async def future_upstream() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", UnknownKeysUpstream().handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serve_upstream(UnknownKeysUpstream().handle) as url:
+        yield url
 
 
 async def scrape(port: int) -> str:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.simulator import Simulator
 from pieces.v1 import applications_pb2, backup_pb2, os_pb2
-from tests.conftest import Stubs, gateway_config, running_gateway
+from tests.conftest import Stubs, gateway_config, running_gateway, serve_upstream
 
 HOSTILE = [
     "../os/restart",
@@ -89,15 +89,8 @@ class HeaderRecorder:
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[HeaderRecorder, str]]:
     recorder = HeaderRecorder()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", recorder.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield recorder, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_upstream(recorder.handle) as url:
+        yield recorder, url
 
 
 async def test_selected_metadata_is_forwarded_and_grpc_headers_are_not(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.payloads import applications_payload, assets_payload
 from gateway.codec import ABSENT, Codec
 from gateway.errors import ConfigError, RequestError, UpstreamBodyError
 from pieces.v1 import applications_pb2, models_pb2, options_pb2, os_pb2
@@ -798,132 +797,6 @@ def common_form(descriptor: Descriptor, value: dict[str, Any], *, wire: bool) ->
             continue
         out[key] = item
     return out
-
-
-def applications_payload(count: int, seed: int = 1) -> dict[str, Any]:
-    """A realistic `GET /applications` body of ``count`` applications (~275 bytes each)."""
-    rng = random.Random(seed)
-    return {"schema": SCHEMA, "iterable": [_application(rng) for _ in range(count)]}
-
-
-def assets_payload(count: int, seed: int = 1) -> dict[str, Any]:
-    """A realistic `Assets` body: typed formats, timestamps, tags and Struct subtrees (~5.5 KB
-    per asset)."""
-    rng = random.Random(seed)
-    return {
-        "schema": SCHEMA,
-        "iterable": [_asset(rng) for _ in range(count)],
-        "indices": {f"asset-{i}": i for i in range(count)},
-    }
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128)))
-
-
-def _timestamp(rng: random.Random) -> dict[str, Any]:
-    millis = rng.randrange(1_600_000_000_000, 1_750_000_000_000)
-    timestamp = Timestamp(seconds=millis // 1000, nanos=millis % 1000 * 1_000_000)
-    text = timestamp.ToJsonString()
-    if "." not in text:
-        text = text[:-1] + ".000Z"
-    return {"schema": SCHEMA, "value": text, "readable": "Last week - June 3rd, 3:33 a.m."}
-
-
-def _application(rng: random.Random) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "id": _uuid(rng),
-        "name": rng.choice(["VS_CODE", "JETBRAINS", "OS_SERVER", "PIECES_FOR_DEVELOPERS"]),
-        "version": f"{rng.randrange(10)}.{rng.randrange(20)}.{rng.randrange(50)}",
-        "platform": rng.choice(["MACOS", "WINDOWS", "LINUX"]),
-        "onboarded": rng.random() < 0.5,
-        "privacy": rng.choice(["OPEN", "CLOSED", "ANONYMOUS"]),
-        "capabilities": "BLENDED",
-        "mechanism": "MANUAL",
-        "automaticUnload": False,
-    }
-
-
-def _asset(rng: random.Random) -> dict[str, Any]:
-    asset_id = _uuid(rng)
-    classification = {"schema": SCHEMA, "generic": "CODE", "specific": rng.choice(["py", "ts"])}
-    format_id = _uuid(rng)
-    reference = {
-        "schema": SCHEMA,
-        "id": format_id,
-        "reference": {
-            "schema": SCHEMA,
-            "id": format_id,
-            "creator": "user",
-            "classification": classification,
-            "role": "BOTH",
-            "asset": asset_id,
-            "created": _timestamp(rng),
-            "updated": _timestamp(rng),
-        },
-    }
-    fmt = {
-        "schema": SCHEMA,
-        "id": format_id,
-        "creator": "user",
-        "classification": classification,
-        "role": "BOTH",
-        "application": _application(rng),
-        "asset": {
-            "schema": SCHEMA,
-            "id": asset_id,
-            "creator": "user",
-            "original": format_id,
-            "created": _timestamp(rng),
-            "updated": _timestamp(rng),
-            "mechanism": "MANUAL",
-        },
-        "bytes": {"value": rng.randrange(10**6), "readable": "12 KB"},
-        "created": _timestamp(rng),
-        "updated": _timestamp(rng),
-        "fragment": {
-            "string": {"raw": "def double(x):\n    return x * 2\n" * 3},
-            "metadata": {"ext": "py", "lines": 3, "nested": {"a": [1, 2.5, None, True, "x"]}},
-        },
-        "analysis": {
-            "schema": SCHEMA,
-            "id": _uuid(rng),
-            "format": format_id,
-            "code": {"tokenized": ["def", "double"], "language": "python", "model": {"v": 3}},
-        },
-    }
-    return {
-        "schema": SCHEMA,
-        "id": asset_id,
-        "name": "snippet " + asset_id[:8],
-        "creator": "user",
-        "created": _timestamp(rng),
-        "updated": _timestamp(rng),
-        "interacted": _timestamp(rng),
-        "formats": {"schema": SCHEMA, "iterable": [fmt]},
-        "preview": {"schema": SCHEMA, "base": reference, "overlay": reference},
-        "original": reference,
-        "mechanism": "MANUAL",
-        "favorited": False,
-        "pseudo": False,
-        "tags": {
-            "schema": SCHEMA,
-            "iterable": [
-                {
-                    "schema": SCHEMA,
-                    "id": "t1",
-                    "text": "python",
-                    "mechanisms": {asset_id: "AUTOMATIC"},
-                    "created": _timestamp(rng),
-                    "updated": _timestamp(rng),
-                    "category": "HANDLE",
-                }
-            ],
-            "indices": {"t1": 0},
-        },
-        "score": {"schema": SCHEMA, "manual": 0, "automatic": rng.randrange(100), "priority": 3},
-    }
 
 
 REALISTIC = [
