@@ -4,8 +4,10 @@ The gateway runs in its own process (``bench.run_gateway --profile``); after a w
 SIGUSR1 starts the profiler, h2load sends OsDeviceInformation and ApplicationsSnapshot calls
 (32 at a time), SIGUSR2 stops it and writes the stats. Times are per call, with the
 profiler's own overhead included (so they add up to more than the unary section's figure);
-use them to rank, not as costs. For native frames (grpc's C core, aiohttp's C parser), run
-``py-spy record --native -p PID`` against a gateway under the same load.
+use them to rank, not as costs. The gateway serves on asyncio's own event loop here, whose
+callbacks the profiler sees (uvloop runs them in C, out of its sight). For native frames
+(grpc's C core, aiohttp's C parser), run ``py-spy record --native -p PID`` against a gateway
+under the same load.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ GROUPS = (
 )
 
 
+def _asyncio_loop() -> list[str]:
+    """Serve on asyncio's own loop, whose callbacks the profiler sees (uvloop's it does not)."""
+    from gateway.config import GatewayConfig
+
+    return ["--event-loop", "asyncio"] if hasattr(GatewayConfig(), "event_loop") else []
+
+
 def _group(filename: str) -> str:
     for label, fragment in GROUPS:
         if fragment in filename:
@@ -65,7 +74,11 @@ def run(settings: Settings) -> list[Table]:
         for label, args in targets:
             stats_path = log_dir() / f"hotspots-{label.replace('/', '_').replace(' ', '_')}.prof"
             server = start_gateway(
-                procs, upstream, label=label, runner_args=[*args, "--profile", str(stats_path)]
+                procs,
+                upstream,
+                label=label,
+                runner_args=[*args, "--profile", str(stats_path)],
+                gateway_args=_asyncio_loop(),
             )
             for rpc in ("OsDeviceInformation", "ApplicationsSnapshot"):
                 path, request, _rest = payloads.UNARY[rpc]

@@ -21,12 +21,12 @@ PATH = "/os/device/information"
 CONCURRENCY = 32
 
 CLIENTS = {
-    "httpx-default": "httpx.AsyncClient(), its default transport (httpcore)",
-    "httpx-default+sniffio": "  + `sniffio` importable",
-    "httpx-default+sniffio+pool8": "  + `sniffio` + pool of 8 connections (requests queue)",
-    "httpx-default+sniffio+pool64": "  + `sniffio` + pool of 64 connections",
+    "httpx-default": "httpx.AsyncClient() on its default transport (httpcore)",
+    "httpx-default+sniffio": "same, `sniffio` importable",
+    "httpx-default+sniffio+pool8": "same, `sniffio` importable, pool of 8 (requests queue)",
+    "httpx-default+sniffio+pool64": "same, `sniffio` importable, pool of 64",
     "httpx-aiohttp": "httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())",
-    "httpx-aiohttp-direct": "  AiohttpTransport.handle_async_request(), URL parsed once",
+    "httpx-aiohttp-direct": "AiohttpTransport.handle_async_request(), URL parsed once",
     "gateway": "the gateway's UpstreamClient.request() as it is",
     "aiohttp": "aiohttp.ClientSession alone (not the httpx API; reference)",
 }
