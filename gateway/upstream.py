@@ -159,19 +159,15 @@ class UpstreamClient:
         deadline: float | None = None,
     ) -> UpstreamResponse:
         """Send one request and read the whole answer before ``deadline`` (time.monotonic())."""
-        request = self._build(method, path, body, headers or {})
         url = self.base_url + path
+        response = await self._send(self._build(method, path, body, headers or {}), url, deadline)
         try:
             async with _deadline_scope(deadline):
-                response = await self._transport.handle_async_request(request)
-                try:
-                    data = await self._read(response, url)
-                finally:
-                    await response.aclose()
+                data = await self._read(response, url)
         except TimeoutError:
             raise _timeout(url) from None
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, url) from exc
+        finally:
+            await response.aclose()
         content_type = response.headers.get("content-type", "")
         if not 200 <= response.status_code < 300:
             raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
@@ -191,15 +187,8 @@ class UpstreamClient:
 
         ``deadline`` (time.monotonic()) bounds the whole exchange, every chunk included.
         """
-        request = self._build(method, path, body, headers or {})
         url = self.base_url + path
-        try:
-            async with _deadline_scope(deadline):
-                response = await self._transport.handle_async_request(request)
-        except TimeoutError:
-            raise _timeout(url) from None
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, url) from exc
+        response = await self._send(self._build(method, path, body, headers or {}), url, deadline)
         try:
             if not 200 <= response.status_code < 300:
                 try:
@@ -218,6 +207,18 @@ class UpstreamClient:
             )
         finally:
             await _close_quietly(response)
+
+    async def _send(
+        self, request: httpx.Request, url: str, deadline: float | None
+    ) -> httpx.Response:
+        """Send ``request`` and wait for the answer's head; maps timeouts and transport errors."""
+        try:
+            async with _deadline_scope(deadline):
+                return await self._transport.handle_async_request(request)
+        except TimeoutError:
+            raise _timeout(url) from None
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, url) from exc
 
     async def probe(self, path: str, *, within: float) -> bool:
         """True when PiecesOS answers ``GET path`` with any HTTP status within ``within`` s."""
