@@ -2,9 +2,9 @@
 
 Takes every option of ``pieces-grpc-gateway serve`` plus:
 
-``--upstream-transport aiohttp|httpcore``
-    the httpx transport of the upstream client: ``aiohttp`` (httpx-aiohttp, the gateway's
-    default) or ``httpcore`` (httpx's own default transport);
+``--upstream-transport http1|aiohttp|httpcore``
+    the httpx transport of the upstream client: ``http1`` (gateway.http1, the gateway's
+    default), ``aiohttp`` (httpx-aiohttp) or ``httpcore`` (httpx's own default transport);
 ``--sniffio stub``
     make ``import sniffio`` succeed, as it does when the ``sniffio`` package is installed
     (the real package when it is importable, else a module with the same
@@ -93,7 +93,7 @@ async def _trim_every(seconds: float) -> None:
 
 def main() -> None:
     bench = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    bench.add_argument("--upstream-transport", choices=("aiohttp", "httpcore"), default=None)
+    bench.add_argument("--upstream-transport", choices=("http1", "aiohttp", "httpcore"), default=None)
     bench.add_argument("--sniffio", choices=("stub",), default=None)
     bench.add_argument("--gateway-path", action="append", default=[])
     bench.add_argument("--uvloop", action="store_true")

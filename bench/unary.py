@@ -51,6 +51,7 @@ VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (
         [],
     ),
     ("httpx-aiohttp transport", ["--upstream-transport", "aiohttp"], []),
+    ("HTTP1Transport (httptools)", ["--upstream-transport", "http1"], []),
     ("on the asyncio event loop", [], ["--event-loop", "asyncio"]),
 )
 """Gateway settings compared in the settings table, besides the gateway as it is; a row that

@@ -1,8 +1,8 @@
 """The HTTP client that talks to PiecesOS.
 
-One :class:`UpstreamClient` per gateway wraps one ``httpx.AsyncClient`` over the aiohttp
-transport (httpx's default transport costs several times more CPU per request). It raises only
-:mod:`gateway.errors` exceptions:
+One :class:`UpstreamClient` per gateway sends httpx requests through one transport:
+:class:`gateway.http1.HTTP1Transport` unless told otherwise (httpx's default transport costs
+several times more CPU per request). It raises only :mod:`gateway.errors` exceptions:
 
 - ``UpstreamStatusError`` for a non-2xx answer (its plain-text body attached, truncated);
 - ``UpstreamUnavailable`` when PiecesOS cannot be reached or drops the connection;
@@ -31,6 +31,7 @@ from gateway.errors import (
     UpstreamTooLarge,
     UpstreamUnavailable,
 )
+from gateway.http1 import HTTP1Transport
 
 URL_CACHE_SIZE = 4096
 """Parsed upstream URLs kept (one per distinct path; the cache is emptied when full)."""
@@ -45,13 +46,15 @@ class UpstreamSettings:
 
     base_url: str = "http://localhost:1000"
     max_connections: int = 1024
+    max_idle_connections: int = 64
     keepalive_expiry: float = 30.0
     connect_timeout: float = 5.0
     max_response_bytes: int = 64 * 1024 * 1024
     user_agent: str = "pieces-grpc-gateway"
     extra_headers: Mapping[str, str] = field(default_factory=dict)
-    transport: str = "aiohttp"
-    """``aiohttp`` (default) or ``httpcore`` (httpx's own transport, kept for comparison)."""
+    transport: str = "http1"
+    """``http1`` (:mod:`gateway.http1`), ``aiohttp`` (httpx-aiohttp) or ``httpcore`` (httpx's
+    default); the last two are kept for comparison."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +112,18 @@ class UpstreamClient:
         self.base_url = settings.base_url.rstrip("/")
         limits = httpx.Limits(
             max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
+            max_keepalive_connections=min(settings.max_idle_connections, settings.max_connections),
             keepalive_expiry=settings.keepalive_expiry,
         )
         transport: httpx.AsyncBaseTransport
-        if settings.transport == "httpcore":
+        if settings.transport == "http1":
+            transport = HTTP1Transport(limits)
+        elif settings.transport == "aiohttp":
+            transport = AiohttpTransport(limits=limits, trust_env=False)
+        elif settings.transport == "httpcore":
             transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
         else:
-            transport = AiohttpTransport(limits=limits, trust_env=False)
+            raise ValueError(f"unknown upstream transport {settings.transport!r}")
         # Requests go straight to the transport: AsyncClient.send adds auth, redirect and
         # cookie handling this client never uses, at about 100 µs of CPU per request.
         self._transport = transport
@@ -160,14 +167,16 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send one request and read the whole answer before ``deadline`` (time.monotonic())."""
         url = self.base_url + path
-        response = await self._send(self._build(method, path, body, headers or {}), url, deadline)
+        request = self._build(method, path, body, headers or {})
         try:
             async with _deadline_scope(deadline):
-                data = await self._read(response, url)
+                response = await self._send(request, url)
+                try:
+                    data = await self._read(response, url)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             raise _timeout(url) from None
-        finally:
-            await response.aclose()
         content_type = response.headers.get("content-type", "")
         if not 200 <= response.status_code < 300:
             raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
@@ -188,7 +197,12 @@ class UpstreamClient:
         ``deadline`` (time.monotonic()) bounds the whole exchange, every chunk included.
         """
         url = self.base_url + path
-        response = await self._send(self._build(method, path, body, headers or {}), url, deadline)
+        request = self._build(method, path, body, headers or {})
+        try:
+            async with _deadline_scope(deadline):
+                response = await self._send(request, url)
+        except TimeoutError:
+            raise _timeout(url) from None
         try:
             if not 200 <= response.status_code < 300:
                 try:
@@ -208,15 +222,10 @@ class UpstreamClient:
         finally:
             await _close_quietly(response)
 
-    async def _send(
-        self, request: httpx.Request, url: str, deadline: float | None
-    ) -> httpx.Response:
-        """Send ``request`` and wait for the answer's head; maps timeouts and transport errors."""
+    async def _send(self, request: httpx.Request, url: str) -> httpx.Response:
+        """Send ``request`` and wait for the answer's head; maps transport errors."""
         try:
-            async with _deadline_scope(deadline):
-                return await self._transport.handle_async_request(request)
-        except TimeoutError:
-            raise _timeout(url) from None
+            return await self._transport.handle_async_request(request)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, url) from exc
 
@@ -292,7 +301,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _transport_error(exc: httpx.HTTPError, url: str) -> UpstreamUnavailable:
-    """Name what went wrong from the aiohttp error underneath httpx's (often misleading) one."""
+    """Name what went wrong, from the transport's error underneath httpx's when there is one."""
     causes = _causes(exc)
     if isinstance(exc, httpx.ConnectError) or any(
         isinstance(e, aiohttp.ClientConnectorError) for e in causes
