@@ -34,6 +34,7 @@ from bench.common import (
 
 GROUPS = (
     # (label, path fragment of the function's file); the first match wins.
+    ("upstream transport (gateway/http1.py)", "/gateway/http1.py"),
     ("gateway (handler, transcoder, codec, errors)", "/gateway/"),
     ("httpx-aiohttp transport", "/httpx_aiohttp/"),
     ("httpx (Request, Response, Headers, URL)", "/httpx/"),
@@ -44,7 +45,6 @@ GROUPS = (
     ("prometheus_client", "/prometheus_client/"),
     ("grpc (Python layer)", "/grpc/"),
     ("asyncio event loop", "/asyncio/"),
-    ("uuid", "uuid.py"),
 )
 
 

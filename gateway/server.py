@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeAlias
 
@@ -343,7 +343,7 @@ class Gateway:
                 headers[key] = value
         request_id = headers.get("x-request-id")
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = secrets.token_hex(16)
             if "x-request-id" in forward:
                 headers["x-request-id"] = request_id
         request_id_var.set(request_id)
