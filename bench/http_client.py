@@ -27,6 +27,8 @@ CLIENTS = {
     "httpx-default+sniffio+pool64": "same, `sniffio` importable, pool of 64",
     "httpx-aiohttp": "httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())",
     "httpx-aiohttp-direct": "AiohttpTransport.handle_async_request(), URL parsed once",
+    "http1": "httpx.AsyncClient(transport=gateway.http1.HTTP1Transport())",
+    "http1-direct": "HTTP1Transport.handle_async_request(), URL parsed once",
     "gateway": "the gateway's UpstreamClient.request() as it is",
     "aiohttp": "aiohttp.ClientSession alone (not the httpx API; reference)",
 }
@@ -76,6 +78,32 @@ async def _client(name: str, url: str) -> tuple[Callable[[], Awaitable[None]], A
                 await response.aclose()
 
         return get_direct, transport
+    if name == "http1":
+        from gateway.http1 import HTTP1Transport
+
+        client = httpx.AsyncClient(transport=HTTP1Transport(), trust_env=False)
+
+        async def get_http1() -> None:
+            (await client.get(target)).read()
+
+        return get_http1, client
+    if name == "http1-direct":
+        from gateway.http1 import HTTP1Transport
+
+        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=64)
+        http1 = HTTP1Transport(limits)
+        parsed = httpx.URL(target)
+
+        async def get_http1_direct() -> None:
+            request = httpx.Request("GET", parsed, headers={"accept": "application/json"})
+            response = await http1.handle_async_request(request)
+            try:
+                async for _chunk in response.stream:  # type: ignore[union-attr]
+                    pass
+            finally:
+                await response.aclose()
+
+        return get_http1_direct, http1
     if name == "gateway":
         from gateway.upstream import UpstreamClient, UpstreamSettings
 
