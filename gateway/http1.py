@@ -103,6 +103,11 @@ class _Connection(asyncio.Protocol):
         if exc is not None and self.error is None:
             self.error = httpx.ReadError(str(exc) or type(exc).__name__)
         self._wake()
+        # Break the cycles through the parser (it holds our on_* methods) and the transport,
+        # so a closed connection is freed at once rather than by the cyclic collector: after a
+        # burst, objects waiting for it pin the allocator's memory.
+        self.parser = None  # type: ignore[assignment]
+        self.transport = None
 
     # httptools callbacks
 
@@ -187,12 +192,7 @@ class _Connection(asyncio.Protocol):
         return self.status not in (204, 304)
 
     def reusable(self) -> bool:
-        return (
-            self.complete
-            and not self.closed
-            and self.error is None
-            and self.keep_alive
-        )
+        return self.complete and not self.closed and self.error is None and self.keep_alive
 
     def close(self) -> None:
         self.closed = True

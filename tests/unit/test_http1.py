@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -417,3 +419,21 @@ async def test_idle_connections_are_capped_and_expire() -> None:
         await asyncio.sleep(0.5)
         assert transport.connections == (0, 0)
         await upstream.wait_client_closed()
+
+
+async def test_a_closed_connection_is_freed_without_the_cyclic_collector() -> None:
+    transport = HTTP1Transport()
+    async with serving(ok(b"{}", b"Connection: close\r\n")) as upstream:
+        response = await transport.handle_async_request(httpx.Request("GET", upstream.url))
+        connection = weakref.ref(response.stream._connection)  # type: ignore[attr-defined]
+        await response.aread()
+        await response.aclose()
+        del response
+        gc.disable()
+        try:
+            await upstream.wait_client_closed()
+            for _ in range(10):  # connection_lost runs on a later turn of the loop
+                await asyncio.sleep(0.01)
+            assert connection() is None, "a reference cycle keeps the closed connection alive"
+        finally:
+            gc.enable()
