@@ -73,6 +73,11 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def parse_seconds_or_off(text: str) -> float:
+    """Seconds, or 0 / ``off`` for never."""
+    return 0.0 if text.strip().lower() in {"0", "0.0", "off"} else parse_seconds(text)
+
+
 def parse_address(text: str) -> str:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6); port 0 picks a free port."""
     host, _, port = text.rpartition(":")
@@ -211,6 +216,12 @@ OPTIONS: tuple[Option, ...] = (
         "uvloop|asyncio",
     ),
     Option(
+        "memory_release_interval",
+        parse_seconds_or_off,
+        "seconds between handing freed heap memory back to the system (glibc), 0 for never",
+        "SECONDS",
+    ),
+    Option(
         "shutdown_grace",
         parse_seconds,
         "seconds open calls get to finish after SIGTERM",
@@ -245,6 +256,7 @@ class GatewayConfig:
     health_interval: float = 5.0
     health_path: str = "/.well-known/health"
     event_loop: str = "uvloop"
+    memory_release_interval: float = 2.0
     shutdown_grace: float = 10.0
     config_file: str = field(default="", compare=False)
 

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from gateway.allocator import release_memory_periodically
 from gateway.codec import Codec
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError, UpstreamStatusError, classify, to_status
@@ -79,6 +80,7 @@ class Gateway:
         self._server: grpc.aio.Server | None = None
         self._metrics_server: MetricsServer | None = None
         self._probe_task: asyncio.Task[None] | None = None
+        self._release_task: asyncio.Task[None] | None = None
         self._forward = tuple(key.lower() for key in config.forward_headers)
         self._stopping = False
 
@@ -138,6 +140,11 @@ class Gateway:
             self.metrics_port = self._metrics_server.port
         await self._probe_once()
         self._probe_task = asyncio.create_task(self._probe_forever(), name="health-probe")
+        if config.memory_release_interval:
+            self._release_task = asyncio.create_task(
+                release_memory_periodically(config.memory_release_interval),
+                name="release-memory",
+            )
         log.info(
             "serving %d RPCs on %s (port %d) in front of %s",
             len(self.routes),
@@ -152,10 +159,11 @@ class Gateway:
             return
         self._stopping = True
         await self.health.enter_graceful_shutdown()
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe_task
+        for task in (self._probe_task, self._release_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             await self._server.stop(self.config.shutdown_grace if grace is None else grace)
         if self._metrics_server is not None:

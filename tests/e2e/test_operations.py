@@ -21,6 +21,7 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from gateway import allocator
 from gateway.simulator import Simulator, SimulatorConfig
 from pieces.v1 import backup_pb2, models_pb2, os_pb2
 from tests.conftest import Stubs, gateway_config, running_gateway, serve_upstream, stubs_for
@@ -316,3 +317,23 @@ async def test_json_logs_carry_the_request_id(sim: Simulator) -> None:
     failed = [e for e in entries if e["request_id"] == "trace-me-123"]
     assert [e["message"] for e in failed if "NOT_FOUND" in e["message"]], failed
     assert sim.stats.requests[-1].path == "/backup/nope/creation/status"
+
+
+@pytest.mark.parametrize("interval", [0.05, 0.0])
+async def test_freed_memory_is_released_on_the_configured_interval(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, interval: float
+) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(allocator, "release_memory", lambda: calls.append(time.monotonic()))
+    config = gateway_config(sim.url, memory_release_interval=interval)
+    async with running_gateway(config) as (_, stubs):
+        await asyncio.sleep(0.4)
+        answer = await stubs.os.OsDeviceInformation(os_pb2.OsDeviceInformationRequest())
+        assert answer.name
+        seen = len(calls)
+    await asyncio.sleep(0.2)
+    if interval:
+        assert seen >= 3, "the gateway did not release memory periodically"
+        assert len(calls) == seen, "releasing went on after the gateway stopped"
+    else:
+        assert calls == []

@@ -81,3 +81,13 @@ def test_public_address_needs_tls_and_tokens_unless_insecure() -> None:
     assert config.insecure
     assert not config.listen_is_loopback
     assert parse(["--listen", "[::1]:50051"]).listen_is_loopback
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0", 0.0), ("off", 0.0), ("2.5", 2.5)])
+def test_memory_release_interval_accepts_seconds_or_off(text: str, seconds: float) -> None:
+    assert parse(["--memory-release-interval", text]).memory_release_interval == seconds
+
+
+def test_memory_release_interval_rejects_negative_seconds() -> None:
+    with pytest.raises(ConfigError, match="--memory-release-interval"):
+        parse(["--memory-release-interval", "-1"])
