@@ -19,13 +19,15 @@ from pieces.v1 import applications_pb2_grpc, backup_pb2_grpc, os_pb2_grpc
 
 
 def gateway_config(upstream: str, **overrides: Any) -> GatewayConfig:
-    """A test configuration: ephemeral port, everything allowed, and health probes rare
-    enough not to show in the simulator's request counts (health tests set their own)."""
+    """A test configuration: ephemeral port, everything allowed, health probes rare enough not
+    to show in the simulator's request counts, and no periodic memory release (the tests of
+    either set their own)."""
     base = GatewayConfig(
         listen="127.0.0.1:0",
         upstream=upstream,
         allow_destructive=True,
         health_interval=3600.0,
+        memory_release_interval=0.0,
         shutdown_grace=1.0,
     )
     return dataclasses.replace(base, **overrides)
