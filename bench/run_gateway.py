@@ -93,7 +93,9 @@ async def _trim_every(seconds: float) -> None:
 
 def main() -> None:
     bench = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    bench.add_argument("--upstream-transport", choices=("http1", "aiohttp", "httpcore"), default=None)
+    bench.add_argument(
+        "--upstream-transport", choices=("http1", "aiohttp", "httpcore"), default=None
+    )
     bench.add_argument("--sniffio", choices=("stub",), default=None)
     bench.add_argument("--gateway-path", action="append", default=[])
     bench.add_argument("--uvloop", action="store_true")
