@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import keyword
 import logging
 import math
 import re
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Final, Literal, TypeAlias, cast
 
+from google.protobuf import struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
@@ -140,9 +142,11 @@ _fromisoformat = datetime.fromisoformat
 _copysign = math.copysign
 _TWO_DIGITS: Final = tuple(f"{n:02d}" for n in range(60))
 _HOURS_MINUTES: Final = tuple(f"{n // 60:02d}:{n % 60:02d}:" for n in range(1440))
-_MILLIS: Final = tuple(f".{n:03d}Z" for n in range(1000))
-_DAY_PREFIXES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT"
+_MILLIS: Final = {n * 1_000_000: f".{n:03d}Z" for n in range(1000)}  # nanos -> fraction
+_DAY_PREFIXES: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT", days in range only
 _MAP_KEY_INT = re.compile(r"-?[0-9]+").fullmatch
+# Unbound: a method looked up on a message is first looked for among its fields.
+_value_kind: Final = struct_pb2.Value.WhichOneof
 
 
 def _describe(value: Any) -> str:
@@ -400,7 +404,10 @@ def _enc_double(value: float) -> float | int | str:
 
 
 class _WireStrings(dict[int, str]):
-    """Enum number → wire string, "" for the zero value (which is never written)."""
+    """Enum number → wire string, "" for the zero value (which is never written).
+
+    Subscripting it with a number that has no wire string raises the shape error.
+    """
 
     __slots__ = ("enum",)
 
@@ -408,13 +415,8 @@ class _WireStrings(dict[int, str]):
         super().__init__({0: ""})
         self.enum = enum
 
-
-def _enc_enum(strings: _WireStrings, number: int) -> str:
-    """The wire string of an enum number; "" for the zero value, which is not written."""
-    wire = strings.get(number)
-    if wire is None:
-        raise _ShapeError(f"{number} is not a value of {strings.enum}")
-    return wire
+    def __missing__(self, number: int) -> str:
+        raise _ShapeError(f"{number} is not a value of {self.enum}")
 
 
 def _enc_bytes(value: bytes) -> str:
@@ -425,28 +427,39 @@ def _enc_timestamp(value: Any) -> str:
     """A Timestamp in the Dart form: UTC, ``Z``, milli-, micro- or nanosecond digits."""
     seconds = value.seconds
     nanos = value.nanos
+    # A known day is in range, and so is a whole number of milliseconds: no check needed then.
+    day = _DAY_PREFIXES.get(seconds // 86400)
+    fraction = _MILLIS.get(nanos)
+    if day is None or fraction is None:
+        day, fraction = _timestamp_parts(seconds, nanos)
+    rest = seconds % 86400
+    return f"{day}{_HOURS_MINUTES[rest // 60]}{_TWO_DIGITS[rest % 60]}{fraction}"
+
+
+def _timestamp_parts(seconds: int, nanos: int) -> tuple[str, str]:
+    """The ``YYYY-MM-DDT`` prefix and the fraction of a timestamp, checked against the range."""
     if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999):
         raise _ShapeError(
             f"timestamp out of range (seconds={seconds}, nanos={nanos}): "
             "RFC 3339 covers 0001-01-01 to 9999-12-31"
         )
-    days, rest = divmod(seconds, 86400)
+    days = seconds // 86400
     day = _DAY_PREFIXES.get(days)
     if day is None:
         day = date.fromordinal(days + _EPOCH_ORDINAL).isoformat() + "T"
         if len(_DAY_PREFIXES) < 10_000:
             _DAY_PREFIXES[days] = day
     if nanos % 1_000_000 == 0:
-        fraction = _MILLIS[nanos // 1_000_000]
+        fraction = _MILLIS[nanos]
     elif nanos % 1000 == 0:
         fraction = f".{nanos // 1000:06d}Z"
     else:
         fraction = f".{nanos:09d}Z"
-    return f"{day}{_HOURS_MINUTES[rest // 60]}{_TWO_DIGITS[rest % 60]}{fraction}"
+    return day, fraction
 
 
 def _enc_value(value: Any) -> Any:
-    kind = value.WhichOneof("kind")
+    kind = _value_kind(value, "kind")
     if kind == "string_value":
         return value.string_value
     if kind == "number_value":
@@ -456,7 +469,7 @@ def _enc_value(value: Any) -> Any:
     if kind == "bool_value":
         return value.bool_value
     if kind == "list_value":
-        return [_enc_value(item) for item in value.list_value.values]
+        return [_enc_value(item) for item in value.list_value.values[:]]
     return None
 
 
@@ -465,7 +478,7 @@ def _enc_struct(value: Any) -> dict[str, Any]:
     fields = value.fields
     for key in fields:
         item = fields[key]
-        kind = item.WhichOneof("kind")
+        kind = _value_kind(item, "kind")
         # Strings and numbers, the commonest values, without a call to _enc_value.
         if kind == "string_value":
             out[key] = item.string_value
@@ -477,11 +490,16 @@ def _enc_struct(value: Any) -> dict[str, Any]:
 
 
 def _enc_list_value(value: Any) -> list[Any]:
-    return [_enc_value(item) for item in value.values]
+    return [_enc_value(item) for item in value.values[:]]
 
 
 def _enc_empty(value: Any) -> dict[str, Any]:
     return {}
+
+
+def _copy_list(value: Any) -> list[Any]:
+    """A repeated field as a list: a slice, as iterating a repeated field ends in an IndexError."""
+    return value[:]  # type: ignore[no-any-return]
 
 
 def _enc_list(element: _Conv) -> _Conv:
@@ -489,7 +507,7 @@ def _enc_list(element: _Conv) -> _Conv:
         out: list[Any] = []
         append = out.append
         try:
-            for item in value:
+            for item in value[:]:
                 item = element(item)
                 if item is not _SKIP:
                     append(item)
@@ -502,14 +520,15 @@ def _enc_list(element: _Conv) -> _Conv:
 
 
 def _enc_map(key_conv: _Conv | None, element: _Conv | None) -> _Conv:
+    # Not value.items() nor dict(value): map containers answer items() and keys() in Python.
     def enc_map(value: Any) -> dict[str, Any]:
         if element is None and key_conv is None:
-            return dict(value)
+            return {key: value[key] for key in value}
         out: dict[str, Any] = {}
         key = ""
         try:
-            for key, item in value.items():
-                item = item if element is None else element(item)
+            for key in value:
+                item = value[key] if element is None else element(value[key])
                 if item is not _SKIP:
                     out[key if key_conv is None else key_conv(key)] = item
         except _ShapeError as exc:
@@ -526,6 +545,64 @@ def _enc_map_key(field: FieldDescriptor) -> _Conv | None:
     if field.type == _TYPE.TYPE_BOOL:
         return lambda key: "true" if key else "false"
     return str
+
+
+def _encode_kind(field: FieldDescriptor) -> int:
+    """How a field's whole value is written: as is, as an enum wire string, or converted.
+
+    Only the types :meth:`Codec._encode_element` passes on unconverted are written as is.
+    """
+    if field.is_repeated:
+        return _CALL
+    if field.type == _TYPE.TYPE_ENUM:
+        return _ENUM
+    if field.type in _INT_RANGES or field.type in (_TYPE.TYPE_STRING, _TYPE.TYPE_BOOL):
+        return _AS_IS
+    return _CALL
+
+
+def _read_source(field: FieldDescriptor) -> str:
+    """The expression of a generated writer that reads ``field`` of ``message``."""
+    name = field.name
+    return f"getattr(message, {name!r})" if keyword.iskeyword(name) else f"message.{name}"
+
+
+def _asks_presence(field: FieldDescriptor) -> bool:
+    """Whether a generated writer asks HasField before it reads ``field``.
+
+    An enum whose default is zero need not: it is not written when zero, set or not.
+    """
+    return field.has_presence and not (_encode_kind(field) == _ENUM and field.default_value == 0)
+
+
+def _field_writer_source(field: FieldDescriptor, conv: str) -> list[str]:
+    """The lines of a generated writer that write ``field`` into ``out``.
+
+    ``conv`` names the converter (or enum wire strings) of the field. A shape error raised for
+    the field gets the field's key added to its path.
+    """
+    kind = _encode_kind(field)
+    key = repr(field.json_name)
+    name = field.name
+    read = _read_source(field)
+    if kind == _ENUM:
+        # The zero value is never written; _WireStrings raises for a number it does not know.
+        lines = [f"value = {read}", "if value:", f"    out[{key}] = {conv}[value]"]
+    elif field.is_repeated:
+        lines = [f"value = {read}", "if value:", f"    out[{key}] = {conv}(value)"]
+    else:
+        lines = [f"out[{key}] = {read if kind == _AS_IS else f'{conv}({read})'}"]
+    if _asks_presence(field):
+        lines = [f"if has({name!r}):", *(f"    {line}" for line in lines)]
+    if kind != _AS_IS:
+        lines = [
+            "try:",
+            *(f"    {line}" for line in lines),
+            "except _ShapeError as exc:",
+            f"    exc.path.append({'.' + field.json_name!r})",
+            "    raise",
+        ]
+    return lines
 
 
 def _message_type(field: FieldDescriptor) -> Descriptor:
@@ -565,16 +642,6 @@ def _is_required_scalar(field: FieldDescriptor) -> bool:
         or field.has_presence
         or field.type in (_TYPE.TYPE_MESSAGE, _TYPE.TYPE_GROUP, _TYPE.TYPE_ENUM)
     )
-
-
-def _scalar_default(field: FieldDescriptor) -> Any:
-    if field.type == _TYPE.TYPE_STRING:
-        return ""
-    if field.type == _TYPE.TYPE_BOOL:
-        return False
-    if field.type == _TYPE.TYPE_BYTES:
-        return ""
-    return 0
 
 
 class Codec:
@@ -692,7 +759,7 @@ class Codec:
                 return value
             if kind == _CALL:
                 return conv(value)
-            return _enc_enum(conv, value) or ABSENT
+            return conv[value] or ABSENT
         except _ShapeError as exc:
             root = f"{message.DESCRIPTOR.name}.{field.json_name}"
             raise RequestError(exc.text(root), field=exc.where(root)) from None
@@ -775,9 +842,9 @@ class Codec:
             self._builders[descriptor] = special
             return special
 
-        # json key -> (field name, type passed on unchecked, converter, enum wire numbers)
+        # json key -> (field name, type passed on unchecked, converter, enum wire numbers); a
+        # string for an enum field is passed on as its number when it is a known wire string
         table: dict[str, tuple[str, type, _Conv, dict[str, int] | None]] = {}
-        lookup = table.get
         unknown = self._unknown
 
         def build(value: Any) -> dict[str, Any]:
@@ -787,16 +854,20 @@ class Codec:
             key = ""
             try:
                 for key, item in value.items():
-                    entry = lookup(key)
-                    if entry is None:
+                    # Subscripting, not table.get: unknown keys are rare, a method call is not.
+                    try:
+                        name, fast, conv, numbers = table[key]
+                    except KeyError:
                         unknown("field", full_name, key)
                         continue
-                    name, fast, conv, numbers = entry
                     if type(item) is fast:
-                        kwargs[name] = item
-                    elif numbers is not None and type(item) is str and item in numbers:
-                        kwargs[name] = numbers[item]
-                    elif item is not None:
+                        if numbers is None:
+                            kwargs[name] = item
+                            continue
+                        if item in numbers:
+                            kwargs[name] = numbers[item]
+                            continue
+                    if item is not None:
                         item = conv(item)
                         if item is not _SKIP:
                             kwargs[name] = item
@@ -810,9 +881,9 @@ class Codec:
             for field in descriptor.fields:
                 single = not field.is_repeated
                 fast = self._fast_type(field) if single else _Never
-                numbers = (
-                    self._enum_maps(_enum_type(field))[0] if single and _is_enum(field) else None
-                )
+                numbers = None
+                if single and _is_enum(field):
+                    fast, numbers = str, self._enum_maps(_enum_type(field))[0]
                 table[field.json_name] = (field.name, fast, self._decode_conv(field), numbers)
         except ConfigError:
             del self._builders[descriptor]
@@ -940,96 +1011,66 @@ class Codec:
             self._writers[descriptor] = special
             return special
 
-        fields = descriptor.fields
-        if all(_is_required_scalar(f) or _is_plain_enum(f) for f in fields):
-            writer = self._flat_writer(descriptor)
-        else:
-            writer = self._sparse_writer(descriptor)
-        self._writers[descriptor] = writer
-        return writer
+        return self._generated_writer(descriptor)
 
-    def _sparse_writer(self, descriptor: Descriptor) -> _Conv:
-        """A writer that visits only the fields set, then adds the required defaults."""
-        # field -> (json key, _AS_IS | _CALL | _ENUM, converter or enum wire strings)
-        table: dict[FieldDescriptor, tuple[str, int, Any]] = {}
-        defaults: dict[str, Any] = {}
-        lists = [(f.json_name, _is_map(f)) for f in descriptor.fields if _always_written_list(f)]
+    def _generated_writer(self, descriptor: Descriptor) -> _Conv:
+        """A writer compiled from Python source: straight-line code for each field.
 
-        def write(message: Any) -> dict[str, Any]:
-            out = defaults.copy() if defaults else {}
-            key = ""
-            try:
-                for field, value in message.ListFields():
-                    key, kind, conv = table[field]
-                    if kind == _AS_IS:
-                        out[key] = value
-                    elif kind == _CALL:
-                        out[key] = conv(value)
-                    else:
-                        wire = conv.get(value)
-                        if not wire:
-                            wire = _enc_enum(conv, value)
-                        if wire:
-                            out[key] = wire
-            except _ShapeError as exc:
-                exc.path.append(f".{key}")
-                raise
-            for key, is_map in lists:
-                if key not in out:
-                    out[key] = {} if is_map else []
-            return out
-
+        Code with the keys, field names and converters fixed for the message type costs far
+        less than a loop dispatching on each field, and asking HasField of each field costs
+        less than ListFields, which wraps and sorts every set field. The keys come in the order
+        ListFields gives: required scalars first (always written), then the other fields by
+        number, then the empty lists that are always written. A message of plain scalars and
+        enums only keeps its declaration order.
+        """
+        fields = list(descriptor.fields)
+        if not all(_is_required_scalar(f) or _is_plain_enum(f) for f in fields):
+            fields = [f for f in fields if _is_required_scalar(f)] + sorted(
+                (f for f in fields if not _is_required_scalar(f)), key=lambda f: f.number
+            )
+        body = ["out = {}"]
+        if any(_asks_presence(f) for f in fields):
+            body.append("has = message.HasField")
+        for index, field in enumerate(fields):
+            body += _field_writer_source(field, f"conv{index}")
+        for field in descriptor.fields:
+            if _always_written_list(field):
+                key = repr(field.json_name)
+                empty = "{}" if _is_map(field) else "[]"
+                body += [f"if {key} not in out:", f"    out[{key}] = {empty}"]
+        body.append("return out")
+        # Only identifiers and repr() of strings from the descriptor make up the source.
+        name = f"write_{descriptor.name}"
+        source = "\n".join([f"def {name}(message):", *(f"    {line}" for line in body)])
+        # The converters are globals of the code, set below: a field may be of this very type.
+        namespace: dict[str, Any] = {"_ShapeError": _ShapeError}
+        exec(compile(source, f"<writer of {descriptor.full_name}>", "exec"), namespace)
+        write: _Conv = namespace[name]
         self._writers[descriptor] = write
         try:
-            for field in descriptor.fields:
-                table[field] = (field.json_name, *self._encode_conv(field))
-                if _is_required_scalar(field):
-                    defaults[field.json_name] = _scalar_default(field)
+            for index, field in enumerate(fields):
+                namespace[f"conv{index}"] = self._encode_conv(field)[1]
         except ConfigError:
             del self._writers[descriptor]
             raise
         return write
 
-    def _flat_writer(self, descriptor: Descriptor) -> _Conv:
-        """A writer for messages of plain scalars and enums only, read field by field."""
-        fields = [(f.name, f.json_name, *self._encode_conv(f)) for f in descriptor.fields]
-
-        def write_flat(message: Any) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            key = ""
-            try:
-                for name, key, kind, conv in fields:
-                    value = getattr(message, name)
-                    if kind == _AS_IS:
-                        out[key] = value
-                    elif kind == _CALL:
-                        out[key] = conv(value)
-                    else:
-                        wire = conv.get(value)
-                        if not wire:
-                            wire = _enc_enum(conv, value)
-                        if wire:
-                            out[key] = wire
-            except _ShapeError as exc:
-                exc.path.append(f".{key}")
-                raise
-            return out
-
-        return write_flat
-
     def _encode_conv(self, field: FieldDescriptor) -> tuple[int, Any]:
-        """How to write a field's whole value: as is, through a converter, or as an enum."""
+        """How a field's whole value is written (see _encode_kind), and with what.
+
+        The converter, the enum's wire strings, or None for a value written as is.
+        """
+        kind = _encode_kind(field)
+        if kind == _ENUM:
+            return kind, self._enum_maps(_enum_type(field))[1]
         if _is_map(field):
             entry = _message_type(field).fields_by_name
             key, value = entry["key"], entry["value"]
-            return _CALL, _enc_map(_enc_map_key(key), self._encode_element(value))
+            return kind, _enc_map(_enc_map_key(key), self._encode_element(value))
         if field.is_repeated:
             element = self._encode_element(field)
-            return _CALL, list if element is None else _enc_list(element)
-        if _is_enum(field):
-            return _ENUM, self._enum_maps(_enum_type(field))[1]
-        element = self._encode_element(field)
-        return (_AS_IS, None) if element is None else (_CALL, element)
+            return kind, _copy_list if element is None else _enc_list(element)
+        return kind, self._encode_element(field)
 
     def _encode_element(self, field: FieldDescriptor) -> _Conv | None:
         """The converter of one value of ``field``, or None when it is already JSON-ready."""
@@ -1038,7 +1079,7 @@ class Codec:
             return self._message_writer(_message_type(field))
         if kind == _TYPE.TYPE_ENUM:
             strings = self._enum_maps(_enum_type(field))[1]
-            return lambda value: _enc_enum(strings, value) or _SKIP
+            return lambda value: strings[value] or _SKIP
         if kind in (_TYPE.TYPE_DOUBLE, _TYPE.TYPE_FLOAT):
             return _enc_double
         if kind == _TYPE.TYPE_BYTES:

@@ -230,6 +230,42 @@ def test_required_lists_are_written_even_when_empty_other_lists_are_not(codec: C
     assert "indices" not in codec.encode(M.Assets())
 
 
+def test_keys_come_required_scalars_first_then_by_field_number(codec: Codec) -> None:
+    asset = M.Asset(
+        pseudo=True,
+        mechanism=M.MECHANISM_ENUM_MANUAL,
+        score=M.Score(manual=1),
+        name="n",
+        schema=M.EmbeddedModelSchema(migration=1),
+        id="a",
+    )
+
+    assert list(codec.encode(asset)) == [
+        "id", "creator", "schema", "name", "mechanism", "score", "pseudo"
+    ]  # fmt: skip
+    # An always written list that is empty comes last.
+    assert list(codec.encode(M.Assets(indices={"a": 0}, score=M.Score()))) == [
+        "indices",
+        "score",
+        "iterable",
+    ]
+    assert list(codec.encode(M.Assets(iterable=[M.Asset()], indices={"a": 0}))) == [
+        "iterable",
+        "indices",
+    ]
+
+
+def test_field_names_that_are_python_keywords(codec: Codec) -> None:
+    moment = M.GroupedTimestamp(value=Timestamp(seconds=NOON))
+    temporal = M.AnonymousTemporalRange(**{"from": moment, "to": moment})
+
+    assert codec.encode(temporal) == {
+        "from": {"value": "2024-05-01T12:00:00.000Z"},
+        "to": {"value": "2024-05-01T12:00:00.000Z"},
+    }
+    assert codec.decode(M.AnonymousTemporalRange.DESCRIPTOR, codec.encode(temporal)) == temporal
+
+
 def test_null_means_absent(codec: Codec) -> None:
     application = codec.decode(
         M.Application.DESCRIPTOR,
@@ -429,7 +465,14 @@ def test_offsets_are_converted_to_utc(codec: Codec) -> None:
 
 
 @pytest.mark.parametrize(
-    "timestamp", [Timestamp(seconds=MAX_SECONDS + 1), Timestamp(seconds=NOON, nanos=10**9)]
+    "timestamp",
+    [
+        Timestamp(seconds=MAX_SECONDS + 1),
+        Timestamp(seconds=MIN_SECONDS - 1, nanos=0),
+        Timestamp(seconds=NOON, nanos=10**9),
+        Timestamp(seconds=NOON, nanos=-1),
+        Timestamp(seconds=NOON, nanos=-1_000_000),
+    ],
 )
 def test_timestamps_outside_rfc_3339_cannot_be_encoded(codec: Codec, timestamp: Timestamp) -> None:
     with pytest.raises(RequestError) as info:
