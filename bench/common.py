@@ -476,7 +476,7 @@ def machine() -> dict[str, str]:
         "protobuf": google.protobuf.__version__,
         "httpx": httpx.__version__,
     }
-    for name in ("httpx_aiohttp", "aiohttp", "httpcore", "anyio", "orjson"):
+    for name in ("httptools", "httpx_aiohttp", "aiohttp", "httpcore", "anyio", "orjson", "uvloop"):
         with contextlib.suppress(Exception):
             from importlib import metadata
 
