@@ -251,6 +251,7 @@ class HTTP1Transport(httpx.AsyncBaseTransport):
         self._expiry = limits.keepalive_expiry
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
+        self._connecting = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._reaper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -319,7 +320,7 @@ class HTTP1Transport(httpx.AsyncBaseTransport):
                 ):
                     return connection, True
                 self._discard(connection)
-            if self._max is None or len(self._open) < self._max:
+            if self._max is None or len(self._open) + self._connecting < self._max:
                 return await self._connect(key, timeouts.get("connect")), False
             pool_timeout = timeouts.get("pool")
             if deadline is None and pool_timeout is not None:
@@ -345,13 +346,11 @@ class HTTP1Transport(httpx.AsyncBaseTransport):
 
     async def _connect(self, key: tuple[str, int], connect_timeout: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
-        placeholder = _Connection(key)  # holds a place in the pool while connecting
-        self._open.add(placeholder)
+        self._connecting += 1  # holds a place in the pool while connecting
         try:
             async with asyncio.timeout(connect_timeout):
                 _, connection = await loop.create_connection(lambda: _Connection(key), *key)
         except BaseException as exc:
-            self._open.discard(placeholder)
             self._wake_one()
             if isinstance(exc, TimeoutError):
                 raise httpx.ConnectTimeout(
@@ -360,7 +359,8 @@ class HTTP1Transport(httpx.AsyncBaseTransport):
             if isinstance(exc, OSError):
                 raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
             raise
-        self._open.discard(placeholder)
+        finally:
+            self._connecting -= 1
         self._open.add(connection)
         return connection
 
