@@ -66,18 +66,7 @@ async def _client(name: str, url: str) -> tuple[Callable[[], Awaitable[None]], A
 
         limits = httpx.Limits(max_connections=1024, max_keepalive_connections=1024)
         transport = AiohttpTransport(limits=limits, trust_env=False)
-        parsed = httpx.URL(target)
-
-        async def get_direct() -> None:
-            request = httpx.Request("GET", parsed, headers={"accept": "application/json"})
-            response = await transport.handle_async_request(request)
-            try:
-                async for _chunk in response.stream:  # type: ignore[union-attr]
-                    pass
-            finally:
-                await response.aclose()
-
-        return get_direct, transport
+        return _direct(transport, target), transport
     if name == "http1":
         from gateway.http1 import HTTP1Transport
 
@@ -92,18 +81,7 @@ async def _client(name: str, url: str) -> tuple[Callable[[], Awaitable[None]], A
 
         limits = httpx.Limits(max_connections=1024, max_keepalive_connections=64)
         http1 = HTTP1Transport(limits)
-        parsed = httpx.URL(target)
-
-        async def get_http1_direct() -> None:
-            request = httpx.Request("GET", parsed, headers={"accept": "application/json"})
-            response = await http1.handle_async_request(request)
-            try:
-                async for _chunk in response.stream:  # type: ignore[union-attr]
-                    pass
-            finally:
-                await response.aclose()
-
-        return get_http1_direct, http1
+        return _direct(http1, target), http1
     if name == "gateway":
         from gateway.upstream import UpstreamClient, UpstreamSettings
 
@@ -124,6 +102,24 @@ async def _client(name: str, url: str) -> tuple[Callable[[], Awaitable[None]], A
 
         return get_raw, session
     raise SystemExit(f"unknown client {name!r}")
+
+
+def _direct(transport: Any, target: str) -> Callable[[], Awaitable[None]]:
+    """GET ``target`` straight through ``transport`` (no AsyncClient), its URL parsed once."""
+    import httpx
+
+    parsed = httpx.URL(target)
+
+    async def get_direct() -> None:
+        request = httpx.Request("GET", parsed, headers={"accept": "application/json"})
+        response = await transport.handle_async_request(request)
+        try:
+            async for _chunk in response.stream:
+                pass
+        finally:
+            await response.aclose()
+
+    return get_direct
 
 
 async def measure(name: str, url: str, requests: int) -> dict[str, float]:
