@@ -303,7 +303,7 @@ def _describe(exc: BaseException) -> str:
 def _transport_error(exc: httpx.HTTPError, url: str) -> UpstreamUnavailable:
     """Name what went wrong, from the transport's error underneath httpx's when there is one."""
     causes = _causes(exc)
-    if isinstance(exc, httpx.ConnectError) or any(
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or any(
         isinstance(e, aiohttp.ClientConnectorError) for e in causes
     ):
         return UpstreamUnavailable(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -113,3 +115,26 @@ async def sim(simulator: Simulator) -> AsyncIterator[Simulator]:
     await simulator.reset()
     yield simulator
     await simulator.reset()
+
+
+@contextlib.contextmanager
+def unanswered_listener() -> Iterator[int]:
+    """A port whose listen backlog is full, so a new connection attempt hangs unanswered."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()

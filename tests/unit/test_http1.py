@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from gateway.http1 import HIGH_WATER, HTTP1Transport
+from tests.conftest import unanswered_listener
 
 
 @dataclass
@@ -437,3 +438,12 @@ async def test_a_closed_connection_is_freed_without_the_cyclic_collector() -> No
             assert connection() is None, "a reference cycle keeps the closed connection alive"
         finally:
             gc.enable()
+
+
+async def test_connect_timeout() -> None:
+    transport = HTTP1Transport()
+    with unanswered_listener() as port:
+        timeout = httpx.Timeout(None, connect=0.2).as_dict()
+        with pytest.raises(httpx.ConnectTimeout, match=r"took longer than 0\.2 s"):
+            await get(transport, f"http://127.0.0.1:{port}/", timeout=timeout)
+    assert transport.connections == (0, 0)
