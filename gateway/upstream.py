@@ -53,8 +53,8 @@ class UpstreamSettings:
     user_agent: str = "pieces-grpc-gateway"
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     transport: str = "http1"
-    """``http1`` (:mod:`gateway.http1`), ``aiohttp`` (httpx-aiohttp) or ``httpcore`` (httpx's
-    default); the last two are kept for comparison."""
+    """``http1`` (:mod:`gateway.http1`; an ``https://`` upstream uses ``aiohttp`` instead),
+    ``aiohttp`` (httpx-aiohttp) or ``httpcore`` (httpx's default, kept for comparison)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +116,11 @@ class UpstreamClient:
             keepalive_expiry=settings.keepalive_expiry,
         )
         transport: httpx.AsyncBaseTransport
-        if settings.transport == "http1":
+        tls = self.base_url.startswith("https://")
+        if settings.transport == "http1" and not tls:
             transport = HTTP1Transport(limits)
-        elif settings.transport == "aiohttp":
+        elif settings.transport in ("http1", "aiohttp"):
+            # HTTP1Transport speaks plain HTTP only: a TLS upstream goes through aiohttp.
             transport = AiohttpTransport(limits=limits, trust_env=False)
         elif settings.transport == "httpcore":
             transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)

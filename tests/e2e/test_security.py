@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
 import pytest
+from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.server import Gateway
@@ -195,3 +197,32 @@ async def test_concurrency_limit_refuses_calls_beyond_it(sim: Simulator) -> None
             stream.cancel()
         await asyncio.sleep(0.1)
         assert (await stubs.os.OsDeviceInformation(DEVICE, timeout=5)).name
+
+
+async def test_an_https_upstream_is_reached_over_tls_and_its_certificate_checked(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path)  # a private CA, which the gateway does not trust
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert_file, pki.server_key_file)
+    reached: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        reached.append(request.path)
+        return web.json_response({"id": "device", "name": "over TLS", "version": "1.0.0"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    try:
+        upstream = f"https://127.0.0.1:{runner.addresses[0][1]}"
+        async with running_gateway(gateway_config(upstream)) as (_, stubs):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stubs.os.OsDeviceInformation(DEVICE, timeout=5)
+    finally:
+        await runner.cleanup()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "CERTIFICATE_VERIFY_FAILED" in (caught.value.details() or "")
+    assert reached == []
