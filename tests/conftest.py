@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -71,17 +72,19 @@ async def collect(call: AsyncIterator[Any], into: list[Any]) -> None:
 @contextlib.asynccontextmanager
 async def serve_upstream(
     handler: Callable[[web.Request], Awaitable[web.Response]],
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[str]:
     """A stand-in upstream on an ephemeral loopback port that answers every request with
-    ``handler``; yields its base URL."""
+    ``handler`` (over TLS with ``ssl_context``); yields its base URL."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
+    scheme = "http" if ssl_context is None else "https"
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield f"{scheme}://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.server import Gateway
 from gateway.simulator import Simulator
 from pieces.v1 import applications_pb2, backup_pb2, os_pb2
-from tests.conftest import gateway_config, running_gateway, stubs_for
+from tests.conftest import gateway_config, running_gateway, serve_upstream, stubs_for
 from tests.e2e.certs import make_pki
 
 TOKEN = "test-token-0123456789abcdef"
@@ -211,18 +211,13 @@ async def test_an_https_upstream_is_reached_over_tls_and_its_certificate_checked
         reached.append(request.path)
         return web.json_response({"id": "device", "name": "over TLS", "version": "1.0.0"})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
-    try:
-        upstream = f"https://127.0.0.1:{runner.addresses[0][1]}"
-        async with running_gateway(gateway_config(upstream)) as (_, stubs):
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stubs.os.OsDeviceInformation(DEVICE, timeout=5)
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_upstream(answer, context) as upstream,
+        running_gateway(gateway_config(upstream)) as (_, stubs),
+    ):
+        assert upstream.startswith("https://")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stubs.os.OsDeviceInformation(DEVICE, timeout=5)
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "CERTIFICATE_VERIFY_FAILED" in (caught.value.details() or "")
     assert reached == []
