@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
 from gateway.errors import UpstreamUnavailable
 from gateway.upstream import UpstreamClient, UpstreamSettings
-from tests.conftest import unanswered_listener
+from tests.conftest import serve_upstream, unanswered_listener
 
 
 @pytest.mark.parametrize("transport", ["http1", "aiohttp"])
@@ -23,3 +24,49 @@ async def test_a_connect_timeout_says_pieces_os_cannot_be_reached(transport: str
             await client.aclose()
     assert f"127.0.0.1:{port}/os/device/information" in str(caught.value)
     assert "is PiecesOS running?" in str(caught.value)
+
+
+@pytest.mark.parametrize("transport", ["http1", "aiohttp"])
+async def test_the_request_head_carries_host_length_type_and_forwarded_headers(
+    transport: str,
+) -> None:
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        seen.append((request.method, request.path_qs, headers, await request.read()))
+        return web.json_response({})
+
+    async with serve_upstream(record) as url:
+        settings = UpstreamSettings(
+            base_url=url, transport=transport, extra_headers={"X-Tenant": "blue"}
+        )
+        client = UpstreamClient(settings)
+        try:
+            await client.request("GET", "/a?x=1", headers={"x-request-id": "r1"})
+            await client.request("POST", "/b", body=b'{"k":1}')
+            await client.request("POST", "/c")
+            await client.request("GET", "/d", headers={"user-agent": "caller/1"})
+        finally:
+            await client.aclose()
+
+    host = url.removeprefix("http://")
+    (get_method, get_path, get_headers, get_body) = seen[0]
+    assert (get_method, get_path, get_body) == ("GET", "/a?x=1", b"")
+    assert get_headers["host"] == host
+    assert get_headers["user-agent"] == "pieces-grpc-gateway"
+    assert get_headers["accept"] == "application/json, text/plain"
+    assert get_headers["x-tenant"] == "blue"
+    assert get_headers["x-request-id"] == "r1"
+    assert "content-length" not in get_headers
+    assert "content-type" not in get_headers
+    (_, _, post_headers, post_body) = seen[1]
+    assert post_body == b'{"k":1}'
+    assert post_headers["content-type"] == "application/json"
+    assert post_headers["content-length"] == "7"
+    (_, _, empty_headers, empty_body) = seen[2]
+    assert (empty_body, empty_headers["content-length"]) == (b"", "0")
+    if transport == "http1":  # aiohttp labels an empty body application/octet-stream itself
+        assert "content-type" not in empty_headers
+    # A per-call header replaces the configured one instead of being sent twice.
+    assert seen[3][2]["user-agent"] == "caller/1"
