@@ -45,7 +45,15 @@ from google.protobuf.message_factory import GetMessageClass
 from gateway.errors import ConfigError, RequestError, UpstreamBodyError
 from pieces.v1 import options_pb2
 
-__all__ = ["ABSENT", "Codec", "OnUnknown", "UnknownKind"]
+__all__ = [
+    "ABSENT",
+    "Codec",
+    "OnUnknown",
+    "ShapeError",
+    "UnknownKind",
+    "parse_base64",
+    "parse_timestamp",
+]
 
 logger = logging.getLogger("gateway.codec")
 
@@ -383,6 +391,13 @@ def _dec_map_key(field: FieldDescriptor) -> _Conv | None:
         raise _ShapeError(f"expected an integer ({label}) map key, got {key!r}")
 
     return dec_int_key
+
+
+# The wire writer (gateway.wirewriter) reads timestamps and base64 strings with these very
+# functions, so that it takes exactly the values the decoder takes.
+ShapeError = _ShapeError
+parse_timestamp = _dec_timestamp
+parse_base64 = _dec_bytes
 
 
 # Encoding: each converter takes a field value as protobuf answers it and returns a JSON value.
@@ -960,6 +975,10 @@ class Codec:
             raise _ShapeError(f"expected a string, got {_describe(value)}")
 
         return dec_enum
+
+    def wire_numbers(self, enum: EnumDescriptor) -> dict[str, int]:
+        """Each wire string of ``enum`` and its number (the zero value has none)."""
+        return self._enum_maps(enum)[0]
 
     def _enum_maps(self, enum: EnumDescriptor) -> tuple[dict[str, int], _WireStrings]:
         """Wire string → number, and number → wire string ("" for the zero value)."""
