@@ -39,6 +39,7 @@ from gateway.security import (
 )
 from gateway.transcoder import RouteTranscoder
 from gateway.upstream import UpstreamClient, UpstreamSettings
+from gateway.wirewriter import WireWriter
 from pieces.v1 import applications_pb2, backup_pb2, os_pb2
 
 log = logging.getLogger("gateway")
@@ -70,6 +71,7 @@ class Gateway:
         self.services = list(services) if services is not None else contract_services()
         self.metrics = Metrics()
         self.codec = Codec(on_unknown=self.metrics.count_unknown)
+        self.wire_writer = WireWriter(self.codec)
         self.routes: list[Route] = load_routes(self.services)
         self.policy = Policy((route.method for route in self.routes), config)
         self._tokens = load_tokens(config)
@@ -233,22 +235,20 @@ class Gateway:
         ]
 
     def _handler(self, route: Route) -> Handler:
-        transcoder = RouteTranscoder(route, self.codec)
+        transcoder = RouteTranscoder(route, self.codec, self.wire_writer)
         rpc_metrics = self.metrics.for_rpc(route.name, route.describe())
         deserialize = route.request_class.FromString
-        serialize = route.response_class.SerializeToString
         if not self.policy.allowed(route.method):
             return self._denying_handler(route, rpc_metrics)
+        # The behaviours answer serialized messages (see gateway.transcoder): no serializer.
         if route.streaming:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream_behaviour(transcoder, rpc_metrics),
                 request_deserializer=deserialize,
-                response_serializer=serialize,
             )
         return grpc.unary_unary_rpc_method_handler(
             self._unary_behaviour(transcoder, rpc_metrics),
             request_deserializer=deserialize,
-            response_serializer=serialize,
         )
 
     def _denying_handler(self, route: Route, rpc_metrics: RpcMetrics) -> Handler:
@@ -269,7 +269,7 @@ class Gateway:
         upstream = self._require_upstream()
         default_timeout = self.config.upstream_timeout
 
-        async def handle(request: Message, context: Context) -> Message:
+        async def handle(request: Message, context: Context) -> bytes:
             started = time.perf_counter()
             headers = self._start_call(context)
             upstream_started = started
@@ -302,7 +302,7 @@ class Gateway:
         upstream = self._require_upstream()
         max_object = self.config.max_message_bytes
 
-        async def handle(request: Message, context: Context) -> AsyncIterator[Message]:
+        async def handle(request: Message, context: Context) -> AsyncIterator[bytes]:
             started = time.perf_counter()
             headers = self._start_call(context)
             rpc_metrics.in_flight.inc()

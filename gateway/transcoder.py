@@ -8,6 +8,10 @@ looked up once) and then used on every call:
 - :meth:`RouteTranscoder.decode_response` and :class:`StreamTranscoder` raise
   ``UpstreamBodyError`` for a 2xx body that is not JSON or not the documented shape, and the
   stream also ``UpstreamStreamBroken``/``UpstreamTooLarge`` from the stream decoder.
+
+Answers come out as the serialized response message, ready for the gRPC wire: written straight
+from the JSON by :class:`~gateway.wirewriter.WireWriter` when it can, else decoded by the codec
+and serialized.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from gateway.codec import ABSENT, Codec
 from gateway.errors import UpstreamBodyError
 from gateway.rules import Route
 from gateway.streamdecode import JsonStreamDecoder
+from gateway.wirewriter import WireWriter
 
 EMPTY = "google.protobuf.Empty"
 PREVIEW_BYTES = 120
@@ -41,13 +46,16 @@ class OutgoingRequest:
 class RouteTranscoder:
     """Turns requests of one route into REST requests and REST answers into responses."""
 
-    def __init__(self, route: Route, codec: Codec) -> None:
+    def __init__(self, route: Route, codec: Codec, writer: WireWriter | None = None) -> None:
         self.route = route
         self._codec = codec
         self._label = route.describe()
         self._response_class = route.response_class
         self._empty_response = route.method.output_type.full_name == EMPTY
         self._decode_message = codec.decoder(route.method.output_type)
+        self._write = (writer or WireWriter(codec)).writer(route.method.output_type)
+        field = route.response_field
+        self._response_key = None if field is None else field.json_name
         self._encode_message = codec.encoder(route.method.input_type)
         self._static_path = route.template.expand({}) if not route.path_fields else None
 
@@ -73,15 +81,23 @@ class RouteTranscoder:
             body = orjson.dumps(self._without_path_fields(self._encode_message(request)))
         return OutgoingRequest(route.verb, path, body)
 
-    def decode_response(self, status: int, content_type: str, body: bytes) -> Message:
-        """The response message for a 2xx answer."""
+    def decode_response(self, status: int, content_type: str, body: bytes) -> bytes:
+        """The serialized response message for a 2xx answer."""
         if self._empty_response:
-            return self._response_class()
+            return b""
         value = parse_json(body, f"{self._label} answered HTTP {status}", content_type)
         return self.decode_value(value)
 
-    def decode_value(self, value: Any) -> Message:
-        """The response message for one decoded JSON value."""
+    def decode_value(self, value: Any) -> bytes:
+        """The serialized response message for one parsed JSON value."""
+        key = self._response_key
+        wire = self._write(value if key is None else {key: value})
+        if wire is not None:
+            return wire
+        return self.decode_message(value).SerializeToString()
+
+    def decode_message(self, value: Any) -> Message:
+        """The response message for one parsed JSON value (the codec's reading of it)."""
         field = self.route.response_field
         if field is not None:
             return self._response_class(**{field.name: self._codec.decode_field(field, value)})
@@ -131,16 +147,16 @@ class RouteTranscoder:
 
 
 class StreamTranscoder:
-    """Decodes a streamed answer chunk by chunk into response messages, in order."""
+    """Decodes a streamed answer chunk by chunk into serialized response messages, in order."""
 
-    def __init__(self, decoder: JsonStreamDecoder, decode: Callable[[Any], Message]) -> None:
+    def __init__(self, decoder: JsonStreamDecoder, decode: Callable[[Any], bytes]) -> None:
         self._decoder = decoder
         self._decode = decode
 
-    def feed(self, chunk: bytes) -> list[Message]:
+    def feed(self, chunk: bytes) -> list[bytes]:
         return [self._decode(value) for value in self._decoder.feed(chunk)]
 
-    def close(self) -> list[Message]:
+    def close(self) -> list[bytes]:
         return [self._decode(value) for value in self._decoder.close()]
 
 
