@@ -5,7 +5,9 @@ Both sides start from bytes and end in bytes, on the same message:
 - decode: the codec is ``orjson.loads`` + the compiled decoder, from the PiecesOS wire JSON;
   json_format is ``json_format.Parse`` of its own (proto3) JSON of the same message;
 - encode: the codec is the compiled encoder + ``orjson.dumps``; json_format is
-  ``json_format.MessageToJson``.
+  ``json_format.MessageToJson``;
+- decode to protobuf bytes (what the gateway sends): ``orjson.loads`` + the wire writer
+  (:mod:`gateway.wirewriter`); json_format is ``json_format.Parse`` + ``SerializeToString``.
 
 MB/s is the size of the wire JSON over the time taken; the ratio is json_format's time over
 the codec's, measured within each run. Times are process CPU time.
@@ -25,6 +27,7 @@ from google.protobuf.message_factory import GetMessageClass
 from bench import payloads
 from bench.common import Settings, Table, fmt, median, ratio, verdict
 from gateway.codec import Codec
+from gateway.wirewriter import WireWriter
 from pieces.v1 import models_pb2
 
 TARGET = 3.0
@@ -62,7 +65,9 @@ def run(settings: Settings) -> list[Table]:
         print(f"  {name}: done", flush=True)
     table.notes.append(
         "  decode = bytes → message (codec: orjson.loads + compiled decoder; json_format.Parse); "
-        "encode = message → bytes (compiled encoder + orjson.dumps; json_format.MessageToJson)."
+        "encode = message → bytes (compiled encoder + orjson.dumps; json_format.MessageToJson); "
+        "JSON → protobuf bytes = what the gateway sends (orjson.loads + wire writer; "
+        "json_format.Parse + SerializeToString)."
     )
     return [table]
 
@@ -71,6 +76,7 @@ def _measure(table: Table, name: str, cls: Any, runs: int, repeat: int) -> None:
     codec = Codec()
     descriptor: Any = cls.DESCRIPTOR
     decode, encode = codec.decoder(descriptor), codec.encoder(descriptor)
+    write = WireWriter(codec).writer(descriptor)
     wire = orjson.dumps(payloads.sized_payload(name))
     message: Any = decode(orjson.loads(wire))
     proto3 = json_format.MessageToJson(message, indent=None)
@@ -79,6 +85,9 @@ def _measure(table: Table, name: str, cls: Any, runs: int, repeat: int) -> None:
         raise AssertionError(f"json_format does not read back the same {name}")
     if decode(orjson.loads(orjson.dumps(encode(message)))) != message:
         raise AssertionError(f"the codec does not read back the same {name}")
+    written = write(orjson.loads(wire))
+    if written is None or cls.FromString(written) != message:
+        raise AssertionError(f"the wire writer does not write the same {name}")
     megabytes = len(wire) / 1e6
     items = len(message.iterable)
 
@@ -90,6 +99,10 @@ def _measure(table: Table, name: str, cls: Any, runs: int, repeat: int) -> None:
         "encode": (
             lambda: orjson.dumps(encode(message)),
             lambda: json_format.MessageToJson(message, indent=None),
+        ),
+        "JSON → protobuf bytes": (
+            lambda: write(orjson.loads(wire)),
+            lambda: json_format.Parse(proto3, message_class()).SerializeToString(),
         ),
     }
     for direction, (ours, theirs) in jobs.items():
