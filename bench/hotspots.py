@@ -36,6 +36,9 @@ GROUPS = (
     # (label, path fragment of the function's file); the first match wins.
     ("upstream transport (gateway/http1.py)", "/gateway/http1.py"),
     ("gateway (handler, transcoder, codec, errors)", "/gateway/"),
+    # The codec's encoders and the wire writers are compiled from source at start-up.
+    ("gateway (handler, transcoder, codec, errors)", "<wire writer of "),
+    ("gateway (handler, transcoder, codec, errors)", "<writer of "),
     ("httpx-aiohttp transport", "/httpx_aiohttp/"),
     ("httpx (Request, Response, Headers, URL)", "/httpx/"),
     ("httpcore", "/httpcore/"),
