@@ -47,6 +47,7 @@ from pieces.v1 import options_pb2
 
 __all__ = [
     "ABSENT",
+    "INT_RANGES",
     "Codec",
     "OnUnknown",
     "ShapeError",
@@ -398,6 +399,8 @@ def _dec_map_key(field: FieldDescriptor) -> _Conv | None:
 ShapeError = _ShapeError
 parse_timestamp = _dec_timestamp
 parse_base64 = _dec_bytes
+INT_RANGES = _INT_RANGES
+"""Integer field type -> (lowest, highest, name) of the values it carries."""
 
 
 # Encoding: each converter takes a field value as protobuf answers it and returns a JSON value.

@@ -23,7 +23,7 @@ from typing import Any, Final, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from gateway.codec import Codec, ShapeError, parse_base64, parse_timestamp
+from gateway.codec import INT_RANGES, Codec, ShapeError, parse_base64, parse_timestamp
 
 __all__ = ["WireWriter"]
 
@@ -59,18 +59,6 @@ _FIXED: Final = {
     _TYPE.TYPE_SFIXED32: struct.Struct("<i").pack,
     _TYPE.TYPE_FIXED64: struct.Struct("<Q").pack,
     _TYPE.TYPE_SFIXED64: struct.Struct("<q").pack,
-}
-_RANGES: Final = {
-    _TYPE.TYPE_INT32: (-(2**31), 2**31 - 1),
-    _TYPE.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    _TYPE.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-    _TYPE.TYPE_UINT32: (0, 2**32 - 1),
-    _TYPE.TYPE_FIXED32: (0, 2**32 - 1),
-    _TYPE.TYPE_INT64: (-(2**63), 2**63 - 1),
-    _TYPE.TYPE_SINT64: (-(2**63), 2**63 - 1),
-    _TYPE.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    _TYPE.TYPE_UINT64: (0, 2**64 - 1),
-    _TYPE.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _FLOAT32_MAX: Final = 3.4028234663852886e38
 _SMALL: Final = tuple(bytes([n]) for n in range(128))
@@ -317,8 +305,8 @@ class WireWriter:
                 "else:",
                 "    raise NotPlain",
             ]
-        if kind in _RANGES:
-            low, high = _RANGES[kind]
+        if kind in INT_RANGES:
+            low, high, _ = INT_RANGES[kind]
             if kind in _VARINT:
                 tag, write = _tag(number, _VARINT_WIRE), "signed(item)"
             elif kind in _ZIGZAG:
@@ -422,8 +410,8 @@ class WireWriter:
                 return _pack_float(value)
 
             return real_bytes
-        if kind in _RANGES:
-            low, high = _RANGES[kind]
+        if kind in INT_RANGES:
+            low, high, _ = INT_RANGES[kind]
             pack = _FIXED.get(kind)
             bits = 63 if kind == _TYPE.TYPE_SINT64 else 31
 
@@ -497,7 +485,7 @@ def _map_key(field: FieldDescriptor) -> _Write:
             raise _NotPlain
 
         return bool_key
-    low, high = _RANGES[kind]
+    low, high, _ = INT_RANGES[kind]
     pack = _FIXED.get(kind)
     bits = 63 if kind == _TYPE.TYPE_SINT64 else 31
 
