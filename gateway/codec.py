@@ -52,6 +52,7 @@ __all__ = [
     "OnUnknown",
     "ShapeError",
     "UnknownKind",
+    "is_map",
     "parse_base64",
     "parse_timestamp",
 ]
@@ -403,6 +404,11 @@ INT_RANGES = _INT_RANGES
 """Integer field type -> (lowest, highest, name) of the values it carries."""
 
 
+def is_map(field: FieldDescriptor) -> bool:
+    """Whether ``field`` is a map (a repeated field of generated map entries)."""
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
 # Encoding: each converter takes a field value as protobuf answers it and returns a JSON value.
 
 
@@ -645,10 +651,6 @@ def _is_plain_enum(field: FieldDescriptor) -> bool:
     return _is_enum(field) and not (field.is_repeated or field.has_presence)
 
 
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
-
-
 def _always_written_list(field: FieldDescriptor) -> bool:
     """Whether an empty repeated or map field is still written: ``(pieces.v1.wire_required)``."""
     return field.is_repeated and bool(field.GetOptions().Extensions[options_pb2.wire_required])
@@ -749,7 +751,7 @@ class Codec:
             check = self._strict_checker()._decode_conv(field)
             raise UpstreamBodyError(_locate(check, value, root, exc)) from exc
         held = getattr(holder, field.name)
-        if _is_map(field):
+        if is_map(field):
             return dict(held)
         if field.is_repeated:
             return list(held)
@@ -923,7 +925,7 @@ class Codec:
             return float
         if kind in _INT_RANGES:
             return _Never if self._strict else int
-        if kind == _TYPE.TYPE_MESSAGE and not _is_map(field):
+        if kind == _TYPE.TYPE_MESSAGE and not is_map(field):
             name = _message_type(field).full_name
             if name == _STRUCT:
                 return dict
@@ -933,7 +935,7 @@ class Codec:
 
     def _decode_conv(self, field: FieldDescriptor) -> _Conv:
         """The converter of a field's whole JSON value."""
-        if _is_map(field):
+        if is_map(field):
             entry = _message_type(field).fields_by_name
             key, value = entry["key"], entry["value"]
             element = self._decode_element(value, 0)
@@ -1058,7 +1060,7 @@ class Codec:
         for field in descriptor.fields:
             if _always_written_list(field):
                 key = repr(field.json_name)
-                empty = "{}" if _is_map(field) else "[]"
+                empty = "{}" if is_map(field) else "[]"
                 body += [f"if {key} not in out:", f"    out[{key}] = {empty}"]
         body.append("return out")
         # Only identifiers and repr() of strings from the descriptor make up the source.
@@ -1085,7 +1087,7 @@ class Codec:
         kind = _encode_kind(field)
         if kind == _ENUM:
             return kind, self._enum_maps(_enum_type(field))[1]
-        if _is_map(field):
+        if is_map(field):
             entry = _message_type(field).fields_by_name
             key, value = entry["key"], entry["value"]
             return kind, _enc_map(_enc_map_key(key), self._encode_element(value))

@@ -94,10 +94,10 @@ class RouteTranscoder:
         wire = self._write(value if key is None else {key: value})
         if wire is not None:
             return wire
-        return self.decode_message(value).SerializeToString()
+        return self._codec_message(value).SerializeToString()
 
-    def decode_message(self, value: Any) -> Message:
-        """The response message for one parsed JSON value (the codec's reading of it)."""
+    def _codec_message(self, value: Any) -> Message:
+        """The response message for a value the wire writer left to the codec."""
         field = self.route.response_field
         if field is not None:
             return self._response_class(**{field.name: self._codec.decode_field(field, value)})

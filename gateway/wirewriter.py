@@ -23,7 +23,14 @@ from typing import Any, Final, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from gateway.codec import INT_RANGES, Codec, ShapeError, parse_base64, parse_timestamp
+from gateway.codec import (
+    INT_RANGES,
+    Codec,
+    ShapeError,
+    is_map,
+    parse_base64,
+    parse_timestamp,
+)
 
 __all__ = ["WireWriter"]
 
@@ -45,12 +52,6 @@ _GIVE_UP: Final = (
     RecursionError,
     struct.error,
 )
-
-_STRUCT = "google.protobuf.Struct"
-_LIST_VALUE = "google.protobuf.ListValue"
-_VALUE = "google.protobuf.Value"
-_TIMESTAMP = "google.protobuf.Timestamp"
-_EMPTY = "google.protobuf.Empty"
 
 _VARINT = (_TYPE.TYPE_INT32, _TYPE.TYPE_INT64, _TYPE.TYPE_UINT32, _TYPE.TYPE_UINT64)
 _ZIGZAG = (_TYPE.TYPE_SINT32, _TYPE.TYPE_SINT64)
@@ -154,11 +155,11 @@ def _never(value: Any) -> bytes:
 
 
 _SPECIAL: Final = {
-    _TIMESTAMP: _timestamp_bytes,
-    _STRUCT: _struct_bytes,
-    _LIST_VALUE: _list_value_bytes,
-    _VALUE: _value_bytes,
-    _EMPTY: _empty_bytes,
+    "google.protobuf.Timestamp": _timestamp_bytes,
+    "google.protobuf.Struct": _struct_bytes,
+    "google.protobuf.ListValue": _list_value_bytes,
+    "google.protobuf.Value": _value_bytes,
+    "google.protobuf.Empty": _empty_bytes,
 }
 
 
@@ -263,7 +264,7 @@ class WireWriter:
                 "put(data)",
             ]
 
-        if _is_map(field) or field.is_repeated:
+        if is_map(field) or field.is_repeated:
             helpers[helper] = lambda: self._repeated(field)
             return [f"put({helper}(item))"]
         if kind == _TYPE.TYPE_MESSAGE:
@@ -340,7 +341,7 @@ class WireWriter:
 
     def _repeated(self, field: FieldDescriptor) -> _Write:
         """The writer of a whole repeated or map field's JSON value, tags included."""
-        if _is_map(field):
+        if is_map(field):
             return self._map(field)
         element = self._element(field)
         tag = _tag(field.number, _LENGTH_WIRE)
@@ -502,7 +503,3 @@ def _map_key(field: FieldDescriptor) -> _Write:
         return tag + _signed(number)
 
     return integer_key
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
