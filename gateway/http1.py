@@ -61,6 +61,7 @@ class _Connection(asyncio.Protocol):
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_done = False
+        self.until_close = False
         self.body: list[bytes] = []
         self.buffered = 0
         self.complete = False
@@ -125,6 +126,7 @@ class _Connection(asyncio.Protocol):
             return
         self.status = status
         self.head_done = True
+        self.until_close = self._delimited_by_close()
         if self.head_only:
             self.complete = True
 
@@ -181,7 +183,13 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return piece
 
-    def delimited_by_close(self) -> bool:
+    def take_headers(self) -> list[tuple[bytes, bytes]]:
+        """The answer's header list, handed over: the connection keeps no reference to it."""
+        headers = self.headers
+        self.headers = []
+        return headers
+
+    def _delimited_by_close(self) -> bool:
         """True when the answer's body ends when the connection does (no length, not chunked)."""
         for name, value in self.headers:
             lowered = name.lower()
@@ -221,7 +229,7 @@ class _ResponseStream(httpx.AsyncByteStream):
                 if connection.error is not None:
                     raise connection.error
                 if connection.closed:
-                    if connection.head_done and connection.delimited_by_close():
+                    if connection.head_done and connection.until_close:
                         break
                     raise httpx.RemoteProtocolError(
                         "peer closed connection without sending complete message body"
@@ -291,7 +299,9 @@ class HTTP1Transport(httpx.AsyncBaseTransport):
             break
         return httpx.Response(
             connection.status,
-            headers=connection.headers,
+            # Handed over, so that neither a kept-alive connection nor an open stream holds a
+            # second copy of the head: httpx.Headers keeps its own.
+            headers=connection.take_headers(),
             stream=_ResponseStream(self, connection, timeouts.get("read")),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},

@@ -75,7 +75,7 @@ class UpstreamStream:
 
     status: int
     content_type: str
-    _response: httpx.Response
+    _body: httpx.AsyncByteStream
     _deadline: float | None
     _url: str
     _limit: int
@@ -83,7 +83,7 @@ class UpstreamStream:
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield body chunks as they arrive, each read within the call's deadline."""
         received = 0
-        iterator = cast(httpx.AsyncByteStream, self._response.stream).__aiter__()
+        iterator = self._body.__aiter__()
         while True:
             try:
                 async with _deadline_scope(self._deadline):
@@ -221,24 +221,31 @@ class UpstreamClient:
                 response = await self._send(request, url)
         except TimeoutError:
             raise _timeout(url) from None
+        if not 200 <= response.status_code < 300:
+            try:
+                async with _deadline_scope(deadline):
+                    data = await self._read(response, url)
+            except (TimeoutError, httpx.HTTPError):
+                data = b""
+            finally:
+                await _close_quietly(response)
+            raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
+        # While the stream is open only its body is kept: the request and the answer's head
+        # (a few KB of httpx objects) would otherwise stay for as long as the stream lasts.
+        answer = UpstreamStream(
+            status=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            _body=cast(httpx.AsyncByteStream, response.stream),
+            _deadline=deadline,
+            _url=url,
+            _limit=self.settings.max_response_bytes,
+        )
+        del request, response
         try:
-            if not 200 <= response.status_code < 300:
-                try:
-                    async with _deadline_scope(deadline):
-                        data = await self._read(response, url)
-                except (TimeoutError, httpx.HTTPError):
-                    data = b""
-                raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
-            yield UpstreamStream(
-                status=response.status_code,
-                content_type=response.headers.get("content-type", ""),
-                _response=response,
-                _deadline=deadline,
-                _url=url,
-                _limit=self.settings.max_response_bytes,
-            )
+            yield answer
         finally:
-            await _close_quietly(response)
+            with contextlib.suppress(Exception):
+                await answer._body.aclose()
 
     async def _send(self, request: httpx.Request, url: str) -> httpx.Response:
         """Send ``request`` and wait for the answer's head; maps transport errors."""

@@ -440,6 +440,17 @@ async def test_a_closed_connection_is_freed_without_the_cyclic_collector() -> No
             gc.enable()
 
 
+async def test_a_kept_alive_connection_keeps_no_copy_of_the_last_head() -> None:
+    transport = HTTP1Transport()
+    async with serving(ok(b"{}", b"X-Trace: t1\r\n")) as upstream:
+        response = await get(transport, upstream.url)
+        assert response.headers["x-trace"] == "t1"
+        assert transport.connections == (1, 1)
+        (idle,) = transport._idle[("127.0.0.1", upstream.port)]
+        assert idle.headers == [], "the pooled connection still holds the last answer's head"
+    await transport.aclose()
+
+
 async def test_connect_timeout() -> None:
     transport = HTTP1Transport()
     with unanswered_listener() as port:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
+
+import httpx
 import pytest
 from aiohttp import web
 
@@ -70,3 +75,46 @@ async def test_the_request_head_carries_host_length_type_and_forwarded_headers(
         assert "content-type" not in empty_headers
     # A per-call header replaces the configured one instead of being sent twice.
     assert seen[3][2]["user-agent"] == "caller/1"
+
+
+@pytest.mark.parametrize("transport", ["http1", "aiohttp", "httpcore"])
+async def test_an_open_stream_keeps_its_body_but_not_the_request_or_the_head(
+    transport: str,
+) -> None:
+    """Held by every open restore stream, the request and head would cost KBs per stream."""
+    more = asyncio.Event()
+
+    async def progress(request: web.Request) -> web.StreamResponse:
+        answer = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
+        await answer.prepare(request)
+        await answer.write(b'{"n":1}\n')
+        await more.wait()
+        await answer.write(b'{"n":2}\n')
+        await answer.write_eof()
+        return answer
+
+    async with serve_upstream(progress) as url:
+        client = UpstreamClient(UpstreamSettings(base_url=url, transport=transport))
+        sent: list[weakref.ref[object]] = []
+        send = client._transport.handle_async_request
+
+        async def recording(request: httpx.Request) -> httpx.Response:
+            response = await send(request)
+            sent.extend((weakref.ref(request), weakref.ref(response)))
+            return response
+
+        client._transport.handle_async_request = recording  # type: ignore[method-assign]
+        try:
+            async with client.stream("POST", "/backups/b1/restore/streamed") as answer:
+                chunks = answer.chunks()
+                first = await anext(chunks)
+                gc.collect()
+                held = [ref() is not None for ref in sent]
+                more.set()
+                rest = [chunk async for chunk in chunks]
+        finally:
+            more.set()
+            await client.aclose()
+    assert held == [False, False], "the open stream keeps the request or the answer's head"
+    assert (answer.status, answer.content_type) == (200, "application/x-ndjson")
+    assert first + b"".join(rest) == b'{"n":1}\n{"n":2}\n'
