@@ -28,7 +28,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from typing import Any
 
 import httptools
@@ -152,25 +152,29 @@ class _Connection(asyncio.Protocol):
 
     def _wake(self) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self, read_timeout: float | None) -> None:
-        """Wait until more of the answer arrives, or the connection ends."""
-        waiter = self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            if read_timeout is None:
-                await waiter
-            else:
-                try:
-                    async with asyncio.timeout(read_timeout):
-                        await waiter
-                except TimeoutError:
-                    raise httpx.ReadTimeout(
-                        f"no data from {self.key[0]}:{self.key[1]} for {read_timeout} s"
-                    ) from None
-        finally:
+        if waiter is not None:
             self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def wait(self, read_timeout: float | None) -> Awaitable[None]:
+        """Wait until more of the answer arrives, or the connection ends.
+
+        Without a read timeout this is the bare future: a waiting stream holds no coroutine.
+        """
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        if read_timeout is None:
+            return waiter
+        return self._wait_at_most(waiter, read_timeout)
+
+    async def _wait_at_most(self, waiter: asyncio.Future[None], read_timeout: float) -> None:
+        try:
+            async with asyncio.timeout(read_timeout):
+                await waiter
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"no data from {self.key[0]}:{self.key[1]} for {read_timeout} s"
+            ) from None
 
     def take_body(self) -> bytes:
         """The body bytes received so far, as one piece; resumes reading if it was paused."""
@@ -217,13 +221,19 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._read_timeout = read
         self._released = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> _ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        # A plain iterator rather than an async generator: every open stream would otherwise
+        # keep a generator frame (and the event loop's weak reference to it).
         connection = self._connection
+        if self._released:
+            raise StopAsyncIteration
         try:
             while True:
                 if connection.body:
-                    yield connection.take_body()
-                    continue
+                    return connection.take_body()
                 if connection.complete:
                     break
                 if connection.error is not None:
@@ -239,6 +249,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             self._release()
             raise
         self._release()
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         self._release()

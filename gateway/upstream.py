@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import NoReturn, TypeVar, cast
 
 import aiohttp
 import httpx
@@ -38,6 +38,8 @@ URL_CACHE_SIZE = 4096
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Methods whose request carries a Content-Length even when empty (as httpx sends them)."""
+
+_T = TypeVar("_T")
 
 ERROR_TEXT_LIMIT = 1024
 """Bytes of an upstream error body kept for the gRPC status (PiecesOS errors are short)."""
@@ -69,42 +71,151 @@ class UpstreamResponse:
     body: bytes
 
 
-@dataclass(slots=True)
+class _Deadline:
+    """One timer for a whole streamed exchange, turning its deadline into :func:`_timeout`.
+
+    ``asyncio.timeout`` around each read would schedule (and cancel) a timer per chunk and keep
+    a Timeout, a timer and a context copy alive for every open stream. This cancels the task
+    only while it awaits PiecesOS (:meth:`reading`); a deadline that passes in between is
+    reported by the next read.
+    """
+
+    __slots__ = ("_task", "_timer", "expired")
+
+    def __init__(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[object] | None = None
+        self.expired = False
+        self._timer = loop.call_at(loop.time() + (deadline - time.monotonic()), self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def reading(self) -> None:
+        """Mark the current task as waiting for PiecesOS (cancelled if the deadline passes)."""
+        self._task = asyncio.current_task()
+
+    def done_reading(self, cancelled: bool) -> bool:
+        """Stop watching; True when a cancellation being handled came from this deadline."""
+        task, self._task = self._task, None
+        return cancelled and self.expired and task is not None and task.uncancel() == 0
+
+    def close(self) -> None:
+        self._timer.cancel()
+        self._task = None
+
+
 class UpstreamStream:
-    """A 2xx answer whose body is read chunk by chunk with :meth:`chunks`."""
+    """A streamed exchange: ``async with client.stream(...) as answer`` sends the request and
+    waits for a 2xx head; ``answer.chunks()`` iterates the body; leaving the block closes it
+    (aborting an unfinished body).
 
-    status: int
-    content_type: str
-    _body: httpx.AsyncByteStream
-    _deadline: float | None
-    _url: str
-    _limit: int
+    While the stream is open it keeps only the body stream: the request and the answer's head
+    (a few KB of httpx objects for each open stream) are dropped once the head is read.
+    """
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield body chunks as they arrive, each read within the call's deadline."""
-        received = 0
-        iterator = self._body.__aiter__()
-        while True:
-            try:
-                async with _deadline_scope(self._deadline):
-                    chunk = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
+    __slots__ = ("_body", "_chunks", "_client", "_deadline", "_limit", "_received", "_request",
+                 "_url", "content_type", "status")  # fmt: skip
+
+    def __init__(
+        self, client: UpstreamClient, request: httpx.Request, url: str, deadline: float | None
+    ) -> None:
+        self.status = 0
+        self.content_type = ""
+        self._client = client
+        self._request: httpx.Request | None = request
+        self._body: httpx.AsyncByteStream | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._url = url
+        self._limit = client.settings.max_response_bytes
+        self._deadline = _Deadline(deadline) if deadline is not None else None
+        self._received = 0
+
+    async def __aenter__(self) -> UpstreamStream:
+        request, self._request = self._request, None
+        assert request is not None, "an UpstreamStream is entered once"
+        try:
+            response = await self._under_deadline(self._client._send(request, self._url))
+            if not 200 <= response.status_code < 300:
+                await self._fail_with_status(response)
+        except BaseException:
+            self._close_deadline()
+            raise
+        self.status = response.status_code
+        self.content_type = response.headers.get("content-type", "")
+        self._body = cast(httpx.AsyncByteStream, response.stream)
+        self._chunks = self._body.__aiter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._close_deadline()
+        body, self._body = self._body, None
+        self._chunks = None
+        if body is not None:
+            with contextlib.suppress(Exception):
+                await body.aclose()
+
+    def chunks(self) -> UpstreamStream:
+        """The body's chunks as they arrive (an async iterator), each within the deadline."""
+        return self
+
+    def __aiter__(self) -> UpstreamStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        if chunks is None:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._under_deadline(chunks.__anext__())
+        except httpx.HTTPError as exc:
+            raise UpstreamStreamBroken(
+                f"PiecesOS closed the stream from {self._url} before it was complete "
+                f"({_describe(exc)})",
+                url=self._url,
+            ) from exc
+        self._received += len(chunk)
+        if self._received > self._limit:
+            raise UpstreamTooLarge(
+                f"the streamed answer from {self._url} exceeded {self._limit} bytes",
+                url=self._url,
+            )
+        return chunk
+
+    async def _under_deadline(self, step: Awaitable[_T]) -> _T:
+        """Await one step of the exchange (sending, a chunk) within the deadline."""
+        deadline = self._deadline
+        if deadline is None:
+            return await step
+        if deadline.expired:
+            _discard(step)
+            raise _timeout(self._url)
+        deadline.reading()
+        cancelled = False
+        try:
+            return await step
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if deadline.done_reading(cancelled):
                 raise _timeout(self._url) from None
-            except httpx.HTTPError as exc:
-                raise UpstreamStreamBroken(
-                    f"PiecesOS closed the stream from {self._url} before it was complete "
-                    f"({_describe(exc)})",
-                    url=self._url,
-                ) from exc
-            received += len(chunk)
-            if received > self._limit:
-                raise UpstreamTooLarge(
-                    f"the streamed answer from {self._url} exceeded {self._limit} bytes",
-                    url=self._url,
-                )
-            yield chunk
+
+    async def _fail_with_status(self, response: httpx.Response) -> NoReturn:
+        try:
+            data = await self._under_deadline(self._client._read(response, self._url))
+        except (UpstreamTimeout, httpx.HTTPError):
+            data = b""
+        finally:
+            await _close_quietly(response)
+        raise UpstreamStatusError(response.status_code, _error_text(data), url=self._url)
+
+    def _close_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.close()
+            self._deadline = None
 
 
 class UpstreamClient:
@@ -200,8 +311,7 @@ class UpstreamClient:
             raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
         return UpstreamResponse(response.status_code, content_type, data)
 
-    @contextlib.asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         path: str,
@@ -209,43 +319,13 @@ class UpstreamClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         deadline: float | None = None,
-    ) -> AsyncIterator[UpstreamStream]:
-        """Open a streamed request; leaving the block closes (and if unfinished, aborts) it.
+    ) -> UpstreamStream:
+        """A streamed request, sent on ``async with``; see :class:`UpstreamStream`.
 
         ``deadline`` (time.monotonic()) bounds the whole exchange, every chunk included.
         """
-        url = self.base_url + path
         request = self._build(method, path, body, headers or {})
-        try:
-            async with _deadline_scope(deadline):
-                response = await self._send(request, url)
-        except TimeoutError:
-            raise _timeout(url) from None
-        if not 200 <= response.status_code < 300:
-            try:
-                async with _deadline_scope(deadline):
-                    data = await self._read(response, url)
-            except (TimeoutError, httpx.HTTPError):
-                data = b""
-            finally:
-                await _close_quietly(response)
-            raise UpstreamStatusError(response.status_code, _error_text(data), url=url)
-        # While the stream is open only its body is kept: the request and the answer's head
-        # (a few KB of httpx objects) would otherwise stay for as long as the stream lasts.
-        answer = UpstreamStream(
-            status=response.status_code,
-            content_type=response.headers.get("content-type", ""),
-            _body=cast(httpx.AsyncByteStream, response.stream),
-            _deadline=deadline,
-            _url=url,
-            _limit=self.settings.max_response_bytes,
-        )
-        del request, response
-        try:
-            yield answer
-        finally:
-            with contextlib.suppress(Exception):
-                await answer._body.aclose()
+        return UpstreamStream(self, request, self.base_url + path, deadline)
 
     async def _send(self, request: httpx.Request, url: str) -> httpx.Response:
         """Send ``request`` and wait for the answer's head; maps transport errors."""
@@ -295,6 +375,13 @@ def _deadline_scope(deadline: float | None) -> asyncio.Timeout:
         return asyncio.timeout(None)
     loop = asyncio.get_running_loop()
     return asyncio.timeout_at(loop.time() + (deadline - time.monotonic()))
+
+
+def _discard(step: Awaitable[object]) -> None:
+    """Close a coroutine that will not be awaited (so it is not reported as never awaited)."""
+    close = getattr(step, "close", None)
+    if close is not None:
+        close()
 
 
 async def _close_quietly(response: httpx.Response) -> None:

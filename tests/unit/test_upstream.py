@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 
 import httpx
 import pytest
 from aiohttp import web
 
-from gateway.errors import UpstreamUnavailable
+from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream import UpstreamClient, UpstreamSettings
 from tests.conftest import serve_upstream, unanswered_listener
 
@@ -118,3 +119,68 @@ async def test_an_open_stream_keeps_its_body_but_not_the_request_or_the_head(
     assert held == [False, False], "the open stream keeps the request or the answer's head"
     assert (answer.status, answer.content_type) == (200, "application/x-ndjson")
     assert first + b"".join(rest) == b'{"n":1}\n{"n":2}\n'
+
+
+def _slow_progress(first_after: float, gap: float, count: int = 3) -> web.RequestHandler:
+    async def progress(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(first_after)
+        answer = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
+        await answer.prepare(request)
+        for n in range(count):
+            await answer.write(b'{"n":%d}\n' % n)
+            await asyncio.sleep(gap)
+        await answer.write_eof()
+        return answer
+
+    return progress
+
+
+async def _read_all(client: UpstreamClient, *, deadline: float) -> None:
+    async with client.stream("GET", "/s", deadline=deadline) as answer:
+        async for _ in answer.chunks():
+            pass
+
+
+@pytest.mark.parametrize("transport", ["http1", "aiohttp"])
+async def test_stream_deadline_while_waiting_for_the_head_or_a_chunk(transport: str) -> None:
+    for first_after, gap in [(0.6, 0.0), (0.0, 0.6)]:
+        async with serve_upstream(_slow_progress(first_after, gap)) as url:
+            client = UpstreamClient(UpstreamSettings(base_url=url, transport=transport))
+            started = time.monotonic()
+
+            try:
+                with pytest.raises(UpstreamTimeout, match="did not answer before the deadline"):
+                    await _read_all(client, deadline=started + 0.2)
+            finally:
+                await client.aclose()
+            assert time.monotonic() - started < 0.5
+
+
+async def test_a_deadline_that_passes_between_reads_ends_the_next_read() -> None:
+    async with serve_upstream(_slow_progress(0.0, 0.05)) as url:
+        client = UpstreamClient(UpstreamSettings(base_url=url))
+        try:
+            async with client.stream("GET", "/s", deadline=time.monotonic() + 0.1) as answer:
+                chunks = answer.chunks()
+                assert (await anext(chunks)).startswith(b'{"n":0}\n')
+                await asyncio.sleep(0.2)  # the caller is busy when the deadline passes
+                with pytest.raises(UpstreamTimeout):
+                    await anext(chunks)
+        finally:
+            await client.aclose()
+
+
+async def test_cancelling_a_read_before_the_deadline_stays_a_cancellation() -> None:
+    async with serve_upstream(_slow_progress(0.0, 0.5)) as url:
+        client = UpstreamClient(UpstreamSettings(base_url=url))
+        try:
+            async with client.stream("GET", "/s", deadline=time.monotonic() + 10) as answer:
+                chunks = answer.chunks()
+                await anext(chunks)
+                reading = asyncio.ensure_future(anext(chunks))
+                await asyncio.sleep(0.05)
+                reading.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await reading
+        finally:
+            await client.aclose()
