@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import weakref
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -135,6 +137,19 @@ def _slow_progress(first_after: float, gap: float, count: int = 3) -> web.Reques
     return progress
 
 
+@contextlib.asynccontextmanager
+async def _client_of(
+    handler: web.RequestHandler, transport: str = "http1"
+) -> AsyncIterator[UpstreamClient]:
+    """An UpstreamClient for a real server answering every request with ``handler``."""
+    async with serve_upstream(handler) as url:
+        client = UpstreamClient(UpstreamSettings(base_url=url, transport=transport))
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
 async def _read_all(client: UpstreamClient, *, deadline: float) -> None:
     async with client.stream("GET", "/s", deadline=deadline) as answer:
         async for _ in answer.chunks():
@@ -144,43 +159,34 @@ async def _read_all(client: UpstreamClient, *, deadline: float) -> None:
 @pytest.mark.parametrize("transport", ["http1", "aiohttp"])
 async def test_stream_deadline_while_waiting_for_the_head_or_a_chunk(transport: str) -> None:
     for first_after, gap in [(0.6, 0.0), (0.0, 0.6)]:
-        async with serve_upstream(_slow_progress(first_after, gap)) as url:
-            client = UpstreamClient(UpstreamSettings(base_url=url, transport=transport))
+        async with _client_of(_slow_progress(first_after, gap), transport) as client:
             started = time.monotonic()
-
-            try:
-                with pytest.raises(UpstreamTimeout, match="did not answer before the deadline"):
-                    await _read_all(client, deadline=started + 0.2)
-            finally:
-                await client.aclose()
+            with pytest.raises(UpstreamTimeout, match="did not answer before the deadline"):
+                await _read_all(client, deadline=started + 0.2)
             assert time.monotonic() - started < 0.5
 
 
 async def test_a_deadline_that_passes_between_reads_ends_the_next_read() -> None:
-    async with serve_upstream(_slow_progress(0.0, 0.05)) as url:
-        client = UpstreamClient(UpstreamSettings(base_url=url))
-        try:
-            async with client.stream("GET", "/s", deadline=time.monotonic() + 0.1) as answer:
-                chunks = answer.chunks()
-                assert (await anext(chunks)).startswith(b'{"n":0}\n')
-                await asyncio.sleep(0.2)  # the caller is busy when the deadline passes
-                with pytest.raises(UpstreamTimeout):
-                    await anext(chunks)
-        finally:
-            await client.aclose()
+    async with (
+        _client_of(_slow_progress(0.0, 0.05)) as client,
+        client.stream("GET", "/s", deadline=time.monotonic() + 0.1) as answer,
+    ):
+        chunks = answer.chunks()
+        assert (await anext(chunks)).startswith(b'{"n":0}\n')
+        await asyncio.sleep(0.2)  # the caller is busy when the deadline passes
+        with pytest.raises(UpstreamTimeout):
+            await anext(chunks)
 
 
 async def test_cancelling_a_read_before_the_deadline_stays_a_cancellation() -> None:
-    async with serve_upstream(_slow_progress(0.0, 0.5)) as url:
-        client = UpstreamClient(UpstreamSettings(base_url=url))
-        try:
-            async with client.stream("GET", "/s", deadline=time.monotonic() + 10) as answer:
-                chunks = answer.chunks()
-                await anext(chunks)
-                reading = asyncio.ensure_future(anext(chunks))
-                await asyncio.sleep(0.05)
-                reading.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await reading
-        finally:
-            await client.aclose()
+    async with (
+        _client_of(_slow_progress(0.0, 0.5)) as client,
+        client.stream("GET", "/s", deadline=time.monotonic() + 10) as answer,
+    ):
+        chunks = answer.chunks()
+        await anext(chunks)
+        reading = asyncio.ensure_future(anext(chunks))
+        await asyncio.sleep(0.05)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
