@@ -11,6 +11,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
+from gateway import allocator
 from gateway import config as gateway_config
 from gateway.errors import ConfigError
 from gateway.observability import configure_logging
@@ -60,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        return serve(args, command=[sys.executable, "-m", "gateway", *argv])
     if args.command == "simulate":
         from gateway.simulator import cli as simulator_cli
 
@@ -72,14 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     return demo.run(restore_messages=args.restore_messages, restore_interval=args.restore_interval)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the gateway until SIGTERM or SIGINT; a second signal exits at once."""
+def serve(args: argparse.Namespace, command: list[str]) -> int:
+    """Run the gateway until SIGTERM or SIGINT; a second signal exits at once.
+
+    ``command`` starts this same ``serve`` again: ``--allocator jemalloc`` re-executes it.
+    """
     try:
         config = gateway_config.load_config(args)
+        if config.allocator == "jemalloc":
+            allocator.use_jemalloc(command)
     except ConfigError as exc:
         print(f"pieces-grpc-gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_format, config.log_level)
+    if allocator.on_jemalloc():
+        log.info("allocating from jemalloc (MALLOC_CONF=%s)", os.environ.get("MALLOC_CONF", ""))
     try:
         run_on_event_loop(config.event_loop, _serve(config))
     except ConfigError as exc:

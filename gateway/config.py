@@ -216,9 +216,17 @@ OPTIONS: tuple[Option, ...] = (
         "uvloop|asyncio",
     ),
     Option(
+        "allocator",
+        parse_choice("pymalloc", "jemalloc"),
+        "memory allocator; jemalloc (libjemalloc2, preloaded by re-executing the command) "
+        "hands back more memory after bursts of calls",
+        "pymalloc|jemalloc",
+    ),
+    Option(
         "memory_release_interval",
         parse_seconds_or_off,
-        "seconds between handing freed heap memory back to the system (glibc), 0 for never",
+        "seconds between handing freed heap memory back to the system (glibc; jemalloc "
+        "does it by itself), 0 for never",
         "SECONDS",
     ),
     Option(
@@ -256,6 +264,7 @@ class GatewayConfig:
     health_interval: float = 5.0
     health_path: str = "/.well-known/health"
     event_loop: str = "uvloop"
+    allocator: str = "pymalloc"
     memory_release_interval: float = 2.0
     shutdown_grace: float = 10.0
     config_file: str = field(default="", compare=False)

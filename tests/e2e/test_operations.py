@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -228,6 +229,45 @@ async def start_serving(upstream: str, port: int, *extra: str) -> asyncio.subpro
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=15)
     return process
+
+
+def proc_file(pid: int, name: str) -> bytes:
+    return Path(f"/proc/{pid}/{name}").read_bytes()
+
+
+@pytest.mark.skipif(allocator.find_jemalloc() is None, reason="libjemalloc2 is not installed")
+async def test_serve_on_jemalloc_re_executes_itself_with_it_and_serves(sim: Simulator) -> None:
+    port = free_port()
+    process = await start_serving(sim.url, port, "--allocator", "jemalloc")
+    try:
+        # The same process (the command re-executed itself), now allocating from jemalloc.
+        assert b"libjemalloc" in proc_file(process.pid, "maps")
+        assert b"PYTHONMALLOC=malloc" in proc_file(process.pid, "environ").split(b"\0")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = await stubs_for(channel).os.OsDeviceInformation(
+                os_pb2.OsDeviceInformationRequest(), timeout=5
+            )
+        assert answer.name
+        assert sim.stats.routes["GET /os/device/information"] == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    err = await asyncio.wait_for(process.stderr.read(), timeout=10)
+    assert await process.wait() == 0
+    assert "allocating from jemalloc" in err.decode()
+
+
+async def test_jemalloc_that_does_not_load_stops_start_up_saying_so() -> None:
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "serve",
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PIECES_GATEWAY_ALLOCATOR": "jemalloc", "PYTHONMALLOC": "malloc",
+             "LD_PRELOAD": "/nonexistent/libjemalloc.so.2"},
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode == 2
+    assert "--allocator jemalloc" in err.decode()
+    assert "did not load" in err.decode()
 
 
 async def test_sigterm_drains_an_open_stream_then_exits(sim: Simulator) -> None:
