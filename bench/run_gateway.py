@@ -125,6 +125,10 @@ def main() -> None:
     gateway_config.add_arguments(parser)
     config = gateway_config.load_config(parser.parse_args(rest))
     configure_logging(config.log_format, config.log_level)
+    if getattr(config, "allocator", "pymalloc") == "jemalloc":
+        from gateway import allocator
+
+        allocator.use_jemalloc([sys.executable, "-m", "bench.run_gateway", *sys.argv[1:]])
 
     profiling: list[cProfile.Profile] = []
 

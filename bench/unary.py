@@ -34,6 +34,7 @@ from bench.common import (
     start_simulator,
     verdict,
 )
+from gateway.allocator import find_jemalloc
 
 RPCS = ("OsDeviceInformation", "ApplicationsSnapshot")
 TARGET = 2.0
@@ -53,6 +54,7 @@ VARIANTS: tuple[tuple[str, list[str], list[str]], ...] = (
     ("httpx-aiohttp transport", ["--upstream-transport", "aiohttp"], []),
     ("HTTP1Transport (httptools)", ["--upstream-transport", "http1"], []),
     ("on the asyncio event loop", [], ["--event-loop", "asyncio"]),
+    ("on jemalloc (`--allocator jemalloc`)", [], ["--allocator", "jemalloc"]),
 )
 """Gateway settings compared in the settings table, besides the gateway as it is; a row that
 would repeat the gateway's own default is left out."""
@@ -155,6 +157,8 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
         if any(defaults.get(flag) == value for flag, value in pairs.items()):
             continue
         if "--event-loop" in pairs and "event_loop" not in _config_fields():
+            continue
+        if "--allocator" in pairs and find_jemalloc() is None:
             continue
         chosen.append((label, runner_args, options))
     return chosen
@@ -360,7 +364,8 @@ def _transport_table(
     rpc = RPCS[0]
     defaults = _defaults()
     table = Table(
-        f"Gateway settings: upstream transport and event loop ({rpc}, {BUSY} concurrent calls)",
+        f"Gateway settings: upstream transport, event loop, allocator "
+        f"({rpc}, {BUSY} concurrent calls)",
         ["gateway", "CPU µs/call", "vs floor", "calls/s", "vs gateway as it is"],
     )
     mine = (gateway.label, rpc, BUSY)
