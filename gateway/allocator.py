@@ -118,12 +118,12 @@ def use_jemalloc(command: Sequence[str]) -> None:
     """
     if on_jemalloc():
         return
-    if "jemalloc" in os.environ.get("LD_PRELOAD", "") and os.environ.get("PYTHONMALLOC") == (
-        "malloc"
-    ):
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "jemalloc" in preload and os.environ.get("PYTHONMALLOC") == "malloc":
+        # Already re-executed (or set up by hand), and the loader ignored the preload.
         raise ConfigError(
             "--allocator jemalloc: LD_PRELOAD names jemalloc but it did not load "
-            f"(LD_PRELOAD={os.environ['LD_PRELOAD']})"
+            f"(LD_PRELOAD={preload})"
         )
     library = find_jemalloc()
     if library is None:
